@@ -1,0 +1,44 @@
+"""The ``vton`` command: one sub-command per user-facing tool.
+
+Each sub-command lives in the module that does the work; this file only
+registers them, so ``vton --help`` lists everything in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from pipeline.log import configure_logging
+
+# name -> (module, help). The module provides ``add_arguments(parser)`` and ``run(args) -> int``.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo-shop": ("pipeline.demoshop.command", "serve the embedded demo catalogue on 127.0.0.1"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every registered sub-command."""
+    parser = argparse.ArgumentParser(prog="vton", description="Vesaki-VTON tools")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=module.__doc__)
+        module.add_arguments(p)
+        run: Callable[[argparse.Namespace], int] = module.run
+        p.set_defaults(_run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vton`` console script."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
