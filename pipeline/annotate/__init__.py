@@ -1,0 +1,1 @@
+"""Person annotation: human parsing, pose, the clothing-agnostic person representation and cloth masks."""

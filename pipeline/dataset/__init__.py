@@ -1,0 +1,1 @@
+"""The VITON-HD data-set layout: paths, assembly from stage outputs, and validation."""
