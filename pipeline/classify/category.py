@@ -1,0 +1,101 @@
+"""Garment category (``upper_body``, ``lower_body``, ``dresses``) from words or from shape."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from pipeline.classify.config import CATEGORIES
+
+
+def category_from_text(texts: Iterable[str | None], keywords: Mapping[str, Iterable[str]]) -> str | None:
+    """First text (e.g. the product's category, then its name) that names a category wins.
+
+    Within one text the keyword that ends last decides, because English puts the head
+    noun last: "shirt dress" is a dress, "dress shirt" a shirt.
+    """
+    patterns = [
+        (cat, re.compile(rf"(?<![a-z]){re.escape(word)}(?:e?s)?(?![a-z])"))
+        for cat, words in keywords.items()
+        for word in words
+    ]
+    for text in texts:
+        if not text:
+            continue
+        lowered = str(text).strip().lower()
+        if lowered in CATEGORIES:
+            return lowered
+        best: tuple[int, str] | None = None
+        for cat, pattern in patterns:
+            for match in pattern.finditer(lowered):
+                if best is None or match.end() > best[0]:
+                    best = (match.end(), cat)
+        if best is not None:
+            return best[1]
+    return None
+
+
+def _runs(row: np.ndarray) -> np.ndarray:
+    """``[start, end)`` pairs of the foreground runs in one mask row."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], row.astype(np.int8), [0]])))
+    return edges.reshape(-1, 2)
+
+
+def silhouette_features(mask: np.ndarray) -> dict[str, float]:
+    """Shape measurements of a garment mask, relative to its bounding box."""
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return {"aspect": 0.0, "top_width": 0.0, "bottom_width": 0.0, "top_growth": 0.0, "legs": 0.0}
+    crop = mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(bool)
+    h, w = crop.shape
+
+    def span(row: np.ndarray) -> float:
+        idx = np.flatnonzero(row)
+        return float(idx[-1] - idx[0] + 1) / w if len(idx) else 0.0
+
+    def band(lo: float, hi: float) -> np.ndarray:
+        return crop[int(lo * h) : max(int(lo * h) + 1, int(hi * h))]
+
+    rim = float(np.median([span(r) for r in band(0.0, 0.04)]))
+    top = float(np.median([span(r) for r in band(0.03, 0.15)]))
+    shoulder = float(np.median([span(r) for r in band(0.13, 0.18)]))
+    bottom = float(np.median([span(r) for r in band(0.85, 0.97)]))
+    # Trousers and shorts: lower rows split into two wide runs around the middle.
+    # Sleeves hanging beside a top also split rows, but off-centre or into three runs.
+    leg_rows = 0
+    lower = band(0.65, 0.95)
+    for row in lower:
+        runs = _runs(row)
+        if len(runs) != 2:
+            continue
+        gap_mid = (runs[0, 1] + runs[1, 0]) / 2 / w
+        widths = (runs[:, 1] - runs[:, 0]) / w
+        leg_rows += int(0.3 <= gap_mid <= 0.7 and widths.min() >= 0.12 and (runs[1, 0] - runs[0, 1]) >= max(2, 0.02 * w))
+    return {
+        "aspect": h / w,
+        "top_width": top,
+        "bottom_width": bottom,
+        # A waistband is as wide at the very top as a little lower; a neckline is not.
+        "top_growth": shoulder / rim if rim else 0.0,
+        "legs": leg_rows / max(1, len(lower)),
+    }
+
+
+def category_from_silhouette(mask: np.ndarray) -> tuple[str, dict[str, float]]:
+    """Guess the category of a flat-laid or ghost-mannequin garment from its outline.
+
+    Straight waistband and two legs → ``lower_body``; straight waistband flaring out in
+    a short shape (a skirt) → ``lower_body``; tall and at least as wide at the hem as
+    at the top → ``dresses``; anything else (necklines, sleeves) → ``upper_body``.
+    """
+    f = silhouette_features(mask)
+    waistband = f["top_growth"] < 1.25
+    if f["legs"] >= 0.6 or (waistband and f["legs"] >= 0.4):
+        return "lower_body", f
+    if waistband and f["top_width"] < 0.8 * f["bottom_width"] and f["aspect"] < 1.6:
+        return "lower_body", f
+    if f["aspect"] >= 1.45 and f["bottom_width"] >= 0.9 * f["top_width"]:
+        return "dresses", f
+    return "upper_body", f

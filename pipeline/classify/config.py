@@ -1,0 +1,131 @@
+"""Typed settings of the classify stage, built from the ``classify:`` params block."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+CATEGORIES: tuple[str, ...] = ("upper_body", "lower_body", "dresses")
+
+# Words looked up in a product's category and name; plurals ("shirts", "dresses") match too.
+DEFAULT_KEYWORDS: dict[str, list[str]] = {
+    "upper_body": [
+        "shirt", "tshirt", "t-shirt", "tee", "top", "blouse", "sweater", "jumper", "pullover",
+        "hoodie", "sweatshirt", "jacket", "cardigan", "coat", "blazer", "vest", "tank", "polo",
+        "tunic", "upper_body", "upper",
+    ],
+    "lower_body": [
+        "pants", "trousers", "jeans", "shorts", "skirt", "leggings", "chinos", "joggers",
+        "culottes", "lower_body", "lower", "bottoms",
+    ],
+    "dresses": ["dress", "gown", "jumpsuit", "romper", "dresses"],
+}
+
+
+def from_mapping(cls: type[T], data: dict[str, Any] | None, where: str) -> T:
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys with a clear message."""
+    data = dict(data or {})
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+    return cls(**data)
+
+
+@dataclass(frozen=True)
+class PersonRule:
+    """When a MediaPipe Pose detection counts as a person wearing clothes.
+
+    Shoulders must be visible. Hips only need to be *predicted* no lower than
+    ``max_hip_y`` image heights: catalogue shots cropped at the waist get their
+    hips placed below the frame with near-zero visibility, which is still a usable
+    upper-body try-on photo. Full-body shops can raise ``min_hip_visibility`` and
+    lower ``max_hip_y`` to 1.0 to demand visible hips.
+    """
+
+    model_complexity: int = 1
+    min_detection_confidence: float = 0.5
+    min_shoulder_visibility: float = 0.5
+    max_hip_y: float = 1.6
+    min_hip_visibility: float = 0.0
+    # Pose "detections" on flat garments tend to be tiny or upside down: a real torso has
+    # its hips below its shoulders, and its shoulder width (fraction of image width) or its
+    # shoulder-to-hip height (fraction of image height, within the frame) reaches this.
+    min_torso_size: float = 0.15
+    detect_max_side: int = 512
+    # Faces (MediaPipe full-range face detector) count the people; with several, pose runs
+    # on a crop around the largest face so the biggest person is the one measured.
+    count_faces: bool = True
+    min_face_confidence: float = 0.6
+    crop_face_widths: float = 3.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> PersonRule:
+        """Build from a params mapping; unknown keys are an error."""
+        rule = from_mapping(cls, data, "classify.person")
+        if rule.model_complexity not in (0, 1, 2):
+            raise ValueError("classify.person.model_complexity must be 0, 1 or 2")
+        if rule.detect_max_side < 64:
+            raise ValueError("classify.person.detect_max_side must be at least 64")
+        return rule
+
+
+@dataclass(frozen=True)
+class GarmentRule:
+    """When a picture without a person counts as one garment on a plain background."""
+
+    analysis_max_side: int = 256
+    border_width: float = 0.03  # fraction of the shorter side sampled as "border"
+    background_tolerance: int = 28  # max per-channel distance from the border colour
+    min_border_uniformity: float = 0.9  # share of border pixels close to the border colour
+    edge_low: int = 20  # Canny thresholds for the outline of pale garments on pale backgrounds
+    edge_high: int = 60
+    min_foreground_fraction: float = 0.03
+    max_foreground_fraction: float = 0.95
+    min_component_fraction: float = 0.004  # smaller blobs are dust, not objects
+    max_second_component_ratio: float = 0.25  # 2nd largest / largest object area
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> GarmentRule:
+        """Build from a params mapping; unknown keys are an error."""
+        rule = from_mapping(cls, data, "classify.garment")
+        if not 0 < rule.border_width < 0.5:
+            raise ValueError("classify.garment.border_width must be in (0, 0.5)")
+        return rule
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    """Everything the classify stage needs besides its input and output paths."""
+
+    person: PersonRule = field(default_factory=PersonRule)
+    garment: GarmentRule = field(default_factory=GarmentRule)
+    category_keywords: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_KEYWORDS))
+    test_fraction: float = 0.2
+    seed: int = 1234
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ClassifyConfig:
+        """Build from the ``classify:`` params block; unknown keys are an error."""
+        data = dict(data or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"classify: unknown key(s) {unknown}; allowed: {sorted(known)}")
+        keywords = data.get("category_keywords", DEFAULT_KEYWORDS)
+        bad = sorted(set(keywords) - set(CATEGORIES))
+        if bad:
+            raise ValueError(f"classify.category_keywords: unknown categories {bad}; use {list(CATEGORIES)}")
+        cfg = cls(
+            person=PersonRule.from_dict(data.get("person")),
+            garment=GarmentRule.from_dict(data.get("garment")),
+            category_keywords={k: [str(w).lower() for w in v] for k, v in keywords.items()},
+            test_fraction=float(data.get("test_fraction", 0.2)),
+            seed=int(data.get("seed", 1234)),
+        )
+        if not 0.0 <= cfg.test_fraction < 1.0:
+            raise ValueError("classify.test_fraction must be in [0, 1)")
+        return cfg

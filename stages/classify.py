@@ -1,0 +1,25 @@
+"""DVC stage ``classify``: label scraped images, pair persons with garments, split by product."""
+
+from __future__ import annotations
+
+from pipeline.classify import ClassifyConfig, classify_manifest
+from pipeline.io.atomic import atomic_dir
+from pipeline.stage_metrics import StageMetrics
+from stages._common import stage_setup
+
+MANIFEST = "data/scrape/manifest.csv"
+OUT_DIR = "data/classify"
+METRICS = "metrics/classify.json"
+
+
+def main() -> None:
+    """Read ``classify:`` params, classify the scrape manifest, write outs and metrics."""
+    cfg = ClassifyConfig.from_dict(stage_setup("classify"))
+    metrics = StageMetrics("classify")
+    with atomic_dir(OUT_DIR) as tmp:
+        classify_manifest(MANIFEST, tmp, cfg, root=".", metrics=metrics)
+    metrics.write(METRICS)
+
+
+if __name__ == "__main__":
+    main()
