@@ -16,6 +16,7 @@ from pipeline.log import configure_logging
 # name -> (module, help). The module provides ``add_arguments(parser)`` and ``run(args) -> int``.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo-shop": ("pipeline.demoshop.command", "serve the embedded demo catalogue on 127.0.0.1"),
+    "validate": ("pipeline.dataset.validate_command", "check a VITON-HD-layout data set"),
 }
 
 
