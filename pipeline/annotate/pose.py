@@ -1,0 +1,251 @@
+"""Person pose in OpenPose BODY_25 form, estimated with MediaPipe Holistic.
+
+MediaPipe Holistic (``mediapipe.solutions.holistic``, static-image mode, models
+shipped inside the mediapipe wheel) gives 33 body landmarks, 21 points per hand
+and a 468-point face mesh; :mod:`pipeline.annotate.body25` turns them into
+OpenPose's BODY_25, hand-21 and face-70 keypoints in pixels of the input image.
+
+Holistic finds one person per image (the most confident detection). Catalogue
+photos show one model, so that is the person kept; ``PoseResult.people_found``
+records it as 1. Images where it finds nobody are retried (padded copy, then
+lower detection thresholds) before giving up with ``None``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from pipeline.annotate.body25 import (
+    MP_L_WRIST,
+    MP_R_WRIST,
+    Body25Corrections,
+    face_mesh_to_face70,
+    mediapipe_to_body25,
+    points_to_openpose,
+)
+from pipeline.log import get_logger
+
+log = get_logger(__name__)
+
+# model_complexity → the pose landmark model mediapipe loads for it.
+_POSE_MODELS = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 2: "pose_landmark_heavy.tflite"}
+
+
+class PoseModelMissing(RuntimeError):
+    """The MediaPipe model a config asks for is not installed."""
+
+
+@dataclass(frozen=True)
+class PoseConfig:
+    """How to run MediaPipe Holistic and turn its output into OpenPose keypoints."""
+
+    model_complexity: int = 1
+    min_detection_confidence: float = 0.5
+    retry_min_detection_confidence: float = 0.1
+    retry_pad_fraction: float = 0.2
+    min_visibility: float = 0.2
+    upscale_below: int = 512
+    upscale_target: int = 1024
+    hands: bool = True
+    face: bool = True
+    corrections: bool = True
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "PoseConfig":
+        """Build from a params mapping; unknown keys and out-of-range values raise ``ValueError``."""
+        data = dict(data or {})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"unknown pose param(s) {unknown}; known: {sorted(known)}")
+        cfg = cls(**data)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the offending param."""
+        if self.model_complexity not in _POSE_MODELS:
+            raise ValueError(f"pose.model_complexity must be 0, 1 or 2, got {self.model_complexity!r}")
+        for name in ("min_detection_confidence", "retry_min_detection_confidence", "min_visibility"):
+            value = getattr(self, name)
+            if not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"pose.{name} must be in [0, 1], got {value!r}")
+        if not 0.0 <= self.retry_pad_fraction <= 1.0:
+            raise ValueError(f"pose.retry_pad_fraction must be in [0, 1], got {self.retry_pad_fraction!r}")
+        if self.upscale_below < 0 or self.upscale_target < 1:
+            raise ValueError("pose.upscale_below must be >= 0 and pose.upscale_target >= 1")
+
+
+@dataclass
+class PoseResult:
+    """One person's keypoints in pixels of the input image, OpenPose layout (``x, y, confidence``)."""
+
+    body: np.ndarray  # (25, 3) BODY_25
+    hand_left: np.ndarray  # (21, 3)
+    hand_right: np.ndarray  # (21, 3)
+    face: np.ndarray  # (70, 3)
+    width: int
+    height: int
+    landmarks: np.ndarray  # (33, 3) raw MediaPipe pose landmarks in pixels, visibility
+    attempt: str = "primary"
+    people_found: int = 1
+
+
+def pose_model_path(model_complexity: int) -> Path:
+    """Where the mediapipe wheel keeps the pose landmark model for ``model_complexity``."""
+    import mediapipe
+
+    return Path(mediapipe.__file__).parent / "modules" / "pose_landmark" / _POSE_MODELS[model_complexity]
+
+
+def check_pose_model(model_complexity: int) -> None:
+    """Fail with one clear sentence when the model for ``model_complexity`` is not installed.
+
+    mediapipe would otherwise try to download it at run time, which this project never does.
+    """
+    path = pose_model_path(model_complexity)
+    if not path.is_file():
+        shipped = sorted(k for k in _POSE_MODELS if pose_model_path(k).is_file())
+        raise PoseModelMissing(
+            f"pose.model_complexity={model_complexity} needs {path.name}, which the installed mediapipe "
+            f"wheel does not ship (available: {shipped}); set pose.model_complexity to one of those."
+        )
+
+
+class PoseEstimator:
+    """Loads MediaPipe Holistic once and estimates one person's OpenPose keypoints per image."""
+
+    def __init__(self, config: PoseConfig = PoseConfig()) -> None:
+        config.validate()
+        check_pose_model(config.model_complexity)
+        self.config = config
+        self._corrections = Body25Corrections() if config.corrections else Body25Corrections.none()
+        self._models: dict[float, Any] = {}
+        self._model(config.min_detection_confidence)  # load now so a broken install fails early
+
+    def _model(self, min_conf: float) -> Any:
+        if min_conf not in self._models:
+            import mediapipe as mp
+
+            os.environ.setdefault("GLOG_minloglevel", "2")
+            self._models[min_conf] = mp.solutions.holistic.Holistic(
+                static_image_mode=True,
+                model_complexity=self.config.model_complexity,
+                min_detection_confidence=min_conf,
+                refine_face_landmarks=False,
+            )
+        return self._models[min_conf]
+
+    def close(self) -> None:
+        """Release the MediaPipe graphs."""
+        for model in self._models.values():
+            model.close()
+        self._models.clear()
+
+    def __enter__(self) -> "PoseEstimator":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def estimate(self, rgb: np.ndarray) -> PoseResult | None:
+        """Keypoints of the person in an HxWx3 uint8 RGB image, or None when nobody is found."""
+        rgb = _as_rgb(rgb)
+        height, width = rgb.shape[:2]
+        scale = self._upscale_factor(width, height)
+        work = rgb if scale == 1 else cv2.resize(rgb, (width * scale, height * scale), interpolation=cv2.INTER_CUBIC)
+        cfg = self.config
+        attempts = [("primary", cfg.min_detection_confidence, 0.0)]
+        if cfg.retry_pad_fraction > 0:
+            attempts.append(("padded", cfg.min_detection_confidence, cfg.retry_pad_fraction))
+        if cfg.retry_min_detection_confidence < cfg.min_detection_confidence:
+            attempts.append(("low_threshold", cfg.retry_min_detection_confidence, 0.0))
+            if cfg.retry_pad_fraction > 0:
+                attempts.append(("low_threshold_padded", cfg.retry_min_detection_confidence, cfg.retry_pad_fraction))
+        for name, min_conf, pad_frac in attempts:
+            found = self._run(work, min_conf, pad_frac)
+            if found is not None:
+                if name != "primary":
+                    log.debug("pose found on retry", attempt=name)
+                return self._to_result(found, scale, width, height, name)
+        return None
+
+    def _upscale_factor(self, width: int, height: int) -> int:
+        # MediaPipe's detector misses or misplaces people in tiny images (e.g. VITON's 192x256).
+        longest = max(width, height)
+        if self.config.upscale_below and longest < self.config.upscale_below:
+            return max(1, math.ceil(self.config.upscale_target / longest))
+        return 1
+
+    def _run(self, img: np.ndarray, min_conf: float, pad_frac: float) -> dict[str, np.ndarray] | None:
+        pad = int(round(pad_frac * max(img.shape[:2])))
+        if pad:
+            img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        res = self._model(min_conf).process(img)
+        if res.pose_landmarks is None:
+            return None
+        h, w = img.shape[:2]
+
+        def pixels(lms: Any, with_vis: bool = False) -> np.ndarray | None:
+            if lms is None:
+                return None
+            cols = [[lm.x * w - pad, lm.y * h - pad] + ([lm.visibility] if with_vis else []) for lm in lms.landmark]
+            return np.asarray(cols, dtype=np.float64)
+
+        return {
+            "pose": pixels(res.pose_landmarks, with_vis=True),
+            "left_hand": pixels(res.left_hand_landmarks),
+            "right_hand": pixels(res.right_hand_landmarks),
+            "face": pixels(res.face_landmarks),
+        }
+
+    def _to_result(self, found: dict[str, Any], scale: int, width: int, height: int, attempt: str) -> PoseResult:
+        lm = found["pose"].copy()
+        lm[:, :2] /= scale
+        body = mediapipe_to_body25(lm, width, height, self.config.min_visibility, self._corrections)
+        hand_left = np.zeros((21, 3))
+        hand_right = np.zeros((21, 3))
+        if self.config.hands:
+            left, right = _assign_hands(found["left_hand"], found["right_hand"], lm, scale)
+            if left is not None:
+                hand_left = points_to_openpose(left, float(lm[MP_L_WRIST, 2]), width, height)
+            if right is not None:
+                hand_right = points_to_openpose(right, float(lm[MP_R_WRIST, 2]), width, height)
+        face = np.zeros((70, 3))
+        if self.config.face and found["face"] is not None:
+            face = points_to_openpose(face_mesh_to_face70(found["face"] / scale), float(lm[0, 2]), width, height)
+        return PoseResult(body, hand_left, hand_right, face, width, height, lm, attempt)
+
+
+def _assign_hands(
+    first: np.ndarray | None, second: np.ndarray | None, lm: np.ndarray, scale: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Give each detected hand to the body wrist it sits on (left, right), never both to one side."""
+    hands = [h / scale for h in (first, second) if h is not None]
+    wrists = (lm[MP_L_WRIST, :2], lm[MP_R_WRIST, :2])
+    if not hands:
+        return None, None
+    if len(hands) == 1:
+        d = [np.linalg.norm(hands[0][0] - w) for w in wrists]
+        return (hands[0], None) if d[0] <= d[1] else (None, hands[0])
+    keep = sum(np.linalg.norm(h[0] - w) for h, w in zip(hands, wrists))
+    swap = sum(np.linalg.norm(h[0] - w) for h, w in zip(hands[::-1], wrists))
+    return (hands[0], hands[1]) if keep <= swap else (hands[1], hands[0])
+
+
+def _as_rgb(rgb: np.ndarray) -> np.ndarray:
+    arr = np.asarray(rgb)
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3, axis=-1)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise ValueError(f"expected an HxWx3 RGB image, got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got {arr.dtype}")
+    return np.ascontiguousarray(arr[:, :, :3])
