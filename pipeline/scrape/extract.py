@@ -1,0 +1,295 @@
+"""Products and links found in one HTML page: schema.org JSON-LD or CSS selectors.
+
+JSON-LD in the wild comes as a single object, a list, an ``@graph``, nested in
+an ``ItemPage``/``ItemList``, with ``image`` as a string, a list or an
+``ImageObject``; all of these are read. A Product whose ``url`` points to
+another page is a catalogue teaser: it is followed as a link rather than kept,
+so thumbnails of listing pages are not mistaken for product photos.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+from bs4 import BeautifulSoup, Tag
+
+from pipeline.scrape.config import Selectors
+
+PRODUCT_TYPES = {"product", "productgroup", "individualproduct", "productmodel"}
+_ATTR_RE = re.compile(r"^(?P<css>.*\S)\s*@(?P<attr>[A-Za-z_:][-A-Za-z0-9_:.]*)$")
+_MAX_DEPTH = 12
+
+
+@dataclass(frozen=True)
+class Product:
+    """A product as read from its page."""
+
+    product_id: str
+    name: str
+    category: str
+    page_url: str
+    image_urls: tuple[str, ...]
+
+
+@dataclass
+class PageContent:
+    """What one page offers: products with images, and links worth following."""
+
+    products: list[Product] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    jsonld_errors: int = 0
+
+
+def extract_page(html: str | bytes, page_url: str, mode: str, selectors: Selectors) -> PageContent:
+    """Parse ``html`` served at ``page_url`` in ``mode`` (``jsonld`` or ``css``)."""
+    soup = BeautifulSoup(html, "lxml")
+    base_tag = soup.find("base", href=True)
+    base = urljoin(page_url, str(base_tag["href"])) if isinstance(base_tag, Tag) else page_url
+    content = PageContent()
+    links = _select_urls(soup, selectors.product_links, base, "href") + _select_urls(soup, selectors.pagination, base, "href")
+    if mode == "jsonld":
+        products, teaser_links, errors = _jsonld_products(soup, page_url, base)
+        content.products = products
+        content.jsonld_errors = errors
+        links += teaser_links
+    elif mode == "css":
+        content.products = _css_products(soup, page_url, base, selectors)
+    else:
+        raise ValueError(f"unknown extraction mode {mode!r}")
+    content.links = _unique([u for u in links if u != _clean(page_url)])
+    return content
+
+
+# --- JSON-LD -----------------------------------------------------------------------------------
+
+def _jsonld_products(soup: BeautifulSoup, page_url: str, base: str) -> tuple[list[Product], list[str], int]:
+    nodes: list[Any] = []
+    errors = 0
+    for script in soup.find_all("script", attrs={"type": re.compile(r"^\s*application/ld\+json\s*$", re.I)}):
+        text = script.string if script.string is not None else script.get_text()
+        try:
+            nodes.append(json.loads(text, strict=False))
+        except (json.JSONDecodeError, TypeError):
+            errors += 1
+    breadcrumb = _breadcrumb_category(nodes)
+    products: list[Product] = []
+    teasers: list[str] = []
+    here = _clean(page_url)
+    for node in _product_nodes(nodes):
+        url = _first_str(node.get("url"))
+        target = _clean(urljoin(base, url)) if url else here
+        if target != here:
+            teasers.append(target)
+            continue
+        images = _unique([_clean(urljoin(base, u)) for u in _image_urls(node.get("image")) if _usable_url(u)])
+        if not images:
+            continue
+        pid = next((_first_str(node.get(k)) for k in ("sku", "productID", "mpn", "gtin13", "gtin", "@id")
+                    if _first_str(node.get(k))), "") or _id_from_url(page_url)
+        products.append(Product(
+            product_id=_clean_id(pid),
+            name=_text(_first_str(node.get("name"))),
+            category=_category(node.get("category")) or breadcrumb,
+            page_url=here,
+            image_urls=tuple(images),
+        ))
+    return products, teasers, errors
+
+
+def _types(node: dict[str, Any]) -> set[str]:
+    raw = node.get("@type", [])
+    raw = raw if isinstance(raw, list) else [raw]
+    return {re.split(r"[/:#]", str(t))[-1].lower() for t in raw}
+
+
+def _walk(node: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(node, list):
+        for item in node:
+            yield from _walk(item, depth + 1)
+    elif isinstance(node, dict):
+        yield node
+        if _types(node) & PRODUCT_TYPES:
+            return  # a product's own sub-objects (variants, offers) are not separate products
+        for value in node.values():
+            if isinstance(value, (dict, list)):
+                yield from _walk(value, depth + 1)
+
+
+def _product_nodes(nodes: list[Any]) -> Iterator[dict[str, Any]]:
+    for node in _walk(nodes):
+        if _types(node) & PRODUCT_TYPES:
+            yield node
+
+
+def _image_urls(value: Any, depth: int = 0) -> Iterator[str]:
+    if depth > 4 or value is None:
+        return
+    if isinstance(value, str):
+        yield value.strip()
+    elif isinstance(value, list):
+        for item in value:
+            yield from _image_urls(item, depth + 1)
+    elif isinstance(value, dict):
+        for key in ("contentUrl", "url", "@id"):
+            if isinstance(value.get(key), str):
+                yield value[key].strip()
+                return
+
+
+def _category(value: Any) -> str:
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, list):
+        parts = [_category(v) for v in value]
+        return next((p for p in parts if p), "")
+    if isinstance(value, dict):
+        return _text(_first_str(value.get("name")))
+    return ""
+
+
+def _breadcrumb_category(nodes: list[Any]) -> str:
+    for node in _walk(nodes):
+        if "breadcrumblist" in _types(node):
+            items = node.get("itemListElement") or []
+            items = items if isinstance(items, list) else [items]
+            names = []
+            for item in sorted((i for i in items if isinstance(i, dict)), key=lambda i: _position(i)):
+                inner = item.get("item")
+                name = item.get("name") or (inner.get("name") if isinstance(inner, dict) else None)
+                if isinstance(name, str) and name.strip():
+                    names.append(_text(name))
+            # The last crumb is usually the product itself.
+            if len(names) >= 2:
+                return names[-2]
+    return ""
+
+
+def _position(item: dict[str, Any]) -> float:
+    try:
+        return float(item.get("position", 0))
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _first_str(value: Any) -> str:
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value.strip() if isinstance(value, str) else ""
+
+
+# --- CSS selectors -------------------------------------------------------------------------------
+
+def _css_products(soup: BeautifulSoup, page_url: str, base: str, selectors: Selectors) -> list[Product]:
+    roots: list[Tag | BeautifulSoup] = list(soup.select(selectors.product)) if selectors.product else [soup]
+    here = _clean(page_url)
+    products = []
+    for i, root in enumerate(roots):
+        images = _unique(_select_urls(root, selectors.images, base, "src"))
+        if not images:
+            continue
+        pid = _select_text(root, selectors.product_id) if selectors.product_id else ""
+        pid = pid or _id_from_url(page_url) + (f"-{i}" if len(roots) > 1 else "")
+        products.append(Product(
+            product_id=_clean_id(pid),
+            name=_select_text(root, selectors.name) if selectors.name else "",
+            category=_select_text(root, selectors.category) if selectors.category else "",
+            page_url=here,
+            image_urls=tuple(images),
+        ))
+    return products
+
+
+def _split_selector(selector: str) -> tuple[str, str | None]:
+    match = _ATTR_RE.match(selector.strip())
+    return (match["css"], match["attr"]) if match else (selector, None)
+
+
+def _select_text(root: Tag | BeautifulSoup, selector: str) -> str:
+    css, attr = _split_selector(selector)
+    el = root.select_one(css)
+    if el is None:
+        return ""
+    if attr:
+        return _text(str(el.get(attr) or ""))
+    return _text(el.get("content") if el.name == "meta" else el.get_text(" "))
+
+
+def _select_urls(root: Tag | BeautifulSoup, selector: str, base: str, default_attr: str) -> list[str]:
+    if not selector:
+        return []
+    css, attr = _split_selector(selector)
+    urls = []
+    for el in root.select(css):
+        if attr:
+            candidates = [el.get(attr)]
+        elif el.name in ("img", "source"):
+            # Lazy-loading pages keep the real picture in data-src; srcset holds the largest one.
+            candidates = [_largest_srcset(el.get("srcset") or el.get("data-srcset")), el.get("data-src"), el.get("src")]
+        else:
+            candidates = [el.get(default_attr), el.get("href"), el.get("src")]
+        for value in candidates:
+            if isinstance(value, str) and _usable_url(value):
+                urls.append(_clean(urljoin(base, value.strip())))
+                break
+    return urls
+
+
+def _largest_srcset(srcset: Any) -> str | None:
+    if not isinstance(srcset, str) or not srcset.strip():
+        return None
+    best, best_size = None, -1.0
+    for part in srcset.split(","):
+        bits = part.strip().split()
+        if not bits:
+            continue
+        size = 1.0
+        if len(bits) > 1:
+            try:
+                size = float(bits[1][:-1])
+            except ValueError:
+                size = 1.0
+        if size > best_size:
+            best, best_size = bits[0], size
+    return best
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def _usable_url(url: str) -> bool:
+    url = url.strip()
+    return bool(url) and not url.lower().startswith(("data:", "javascript:", "mailto:", "tel:", "#"))
+
+
+def _clean(url: str) -> str:
+    return urldefrag(url.strip())[0]
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _text(value: Any) -> str:
+    return re.sub(r"\s+", " ", str(value or "")).strip()
+
+
+def _clean_id(value: str) -> str:
+    """A product id safe to reuse in file names downstream."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", value).strip("-.")
+    return slug[:80] or hashlib.sha1(value.encode()).hexdigest()[:12]
+
+
+def _id_from_url(url: str) -> str:
+    path = urlsplit(url).path.rstrip("/")
+    last = path.rsplit("/", 1)[-1]
+    last = re.sub(r"\.(html?|php|aspx?)$", "", last, flags=re.I)
+    return last or hashlib.sha1(url.encode()).hexdigest()[:12]
