@@ -1,0 +1,351 @@
+"""How close our annotations come to the reference annotations of a VITON-HD-layout folder.
+
+    python benchmarks/bench_annotation_quality.py DIR [--limit N] [--json OUT]
+
+DIR is a VITON-HD-layout folder with reference annotations, flat (``DIR/image``)
+or split (``DIR/train/image``, ``DIR/test/image``). Looked for in each split:
+
+* ``image/``                                  person photos (required)
+* ``openpose_json/`` or ``pose/``             reference keypoints, BODY_25 or COCO-18 (told apart by count)
+* ``image-parse-v3/`` or ``image-parse/``     reference parse maps (palette, grey-level or colour PNG)
+* ``agnostic-mask/``                          reference agnostic masks (``<stem>_mask.png``)
+* ``cloth/`` + ``cloth-mask/``                garments and their reference masks
+
+Printed: pose PCK@0.1 (threshold 0.1 × reference torso length, neck to
+mid-hip; overall, per joint, images missed), parse IoU per evaluation group
+and their mean (groups in :mod:`pipeline.quality.labels`), agnostic-mask IoU
+from our parse + our pose and from the reference parse + reference pose (which
+separates the masking rule from the annotators), and cloth-mask IoU. A missing
+folder or a module that is not importable skips that metric with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.annotate.body25 import coco18_to_body25  # noqa: E402
+from pipeline.annotate.openpose_format import read_openpose_json  # noqa: E402
+from pipeline.quality.labels import (  # noqa: E402
+    align_to_reference,
+    group_ids,
+    group_names,
+    keypoint_names,
+    load_binary_mask,
+    load_label_map,
+)
+from pipeline.quality.metrics import PCKCounts, iou_counts, mask_iou, pck  # noqa: E402
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+
+
+@dataclass
+class Split:
+    """One folder holding ``image/`` and whatever reference annotations exist beside it."""
+
+    root: Path
+
+    def first(self, *names: str) -> Path | None:
+        for name in names:
+            if (self.root / name).is_dir():
+                return self.root / name
+        return None
+
+
+def find_splits(root: Path) -> list[Split]:
+    """Flat layout (``root/image``) or the ``train``/``test`` split folders that have ``image/``."""
+    if (root / "image").is_dir():
+        return [Split(root)]
+    splits = [Split(root / s) for s in ("train", "test") if (root / s / "image").is_dir()]
+    if not splits:
+        raise SystemExit(f"{root} has neither image/ nor train/image or test/image")
+    return splits
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    return np.array(Image.open(path).convert("RGB"))
+
+
+@dataclass
+class Report:
+    notes: list[str] = field(default_factory=list)
+    pck: dict[int, PCKCounts] = field(default_factory=dict)
+    pose_images: int = 0
+    pose_missed: list[str] = field(default_factory=list)
+    pose_unscorable: int = 0
+    parse_inter: np.ndarray = field(default_factory=lambda: np.zeros(len(group_ids()), np.int64))
+    parse_union: np.ndarray = field(default_factory=lambda: np.zeros(len(group_ids()), np.int64))
+    parse_images: int = 0
+    agnostic_ours: list[float] = field(default_factory=list)
+    agnostic_ref: list[float] = field(default_factory=list)
+    cloth: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def error(self, what: str, exc: BaseException) -> None:
+        key = f"{what}: {type(exc).__name__}"
+        self.errors[key] = self.errors.get(key, 0) + 1
+
+    def timed(self, what: str, fn: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.seconds[what] = self.seconds.get(what, 0.0) + time.perf_counter() - t0
+
+
+def _try_import(report: Report, what: str, loader: Callable[[], Any]) -> Any:
+    try:
+        return loader()
+    except Exception as exc:  # a module being written elsewhere, or a missing model
+        report.note(f"{what} skipped: {type(exc).__name__}: {str(exc)[:200]}")
+        return None
+
+
+def run(root: Path, limit: int | None) -> Report:
+    """Score every sample of ``root`` (at most ``limit`` person images and ``limit`` garments)."""
+    report = Report()
+    splits = find_splits(root)
+
+    from pipeline.annotate.pose import PoseEstimator
+
+    estimator = PoseEstimator()
+
+    def load_parser() -> Any:
+        from pipeline.annotate.parse import ParseConfig, build_parser
+
+        return build_parser(ParseConfig())
+
+    def load_agnostic() -> Any:
+        from pipeline.annotate.agnostic import make_agnostic
+
+        return make_agnostic
+
+    def load_cloth_mask() -> Any:
+        from pipeline.annotate.cloth_mask import cloth_mask
+
+        return cloth_mask
+
+    parse_dirs = [s.first("image-parse-v3", "image-parse") for s in splits]
+    mask_dirs = [s.first("agnostic-mask") for s in splits]
+    parser = _try_import(report, "parse", load_parser) if any(parse_dirs) or any(mask_dirs) else None
+    make_agnostic = _try_import(report, "agnostic-mask IoU", load_agnostic) if any(mask_dirs) else None
+    cloth_mask = None
+    if any(s.first("cloth") and s.first("cloth-mask") for s in splits):
+        cloth_mask = _try_import(report, "cloth-mask IoU", load_cloth_mask)
+
+    n_person = 0
+    for split in splits:
+        pose_dir = split.first("openpose_json", "pose")
+        parse_dir = split.first("image-parse-v3", "image-parse")
+        mask_dir = split.first("agnostic-mask")
+        for name, folder in (("pose PCK", pose_dir), ("parse mIoU", parse_dir), ("agnostic-mask IoU", mask_dir)):
+            if folder is None:
+                report.note(f"{name}: no reference folder in {split.root}")
+        for img_path in _progress(list_images(split.root / "image"), f"persons {split.root.name}"):
+            if limit is not None and n_person >= limit:
+                break
+            n_person += 1
+            stem = img_path.stem
+            rgb = load_rgb(img_path)
+            ours = report.timed("pose", lambda: estimator.estimate(rgb))
+            ref_pose = None
+            if pose_dir is not None:
+                ref_pose = _score_pose(report, pose_dir / f"{stem}_keypoints.json", ours, stem)
+            our_parse = ref_parse = None
+            if parser is not None and (parse_dir is not None or mask_dir is not None):
+                try:
+                    our_parse = report.timed("parse", lambda: parser.parse(rgb))
+                except Exception as exc:
+                    report.error("parse", exc)
+            if parse_dir is not None and (parse_dir / f"{stem}.png").is_file():
+                ref_parse = load_label_map(parse_dir / f"{stem}.png")
+                if our_parse is not None:
+                    if our_parse.shape != ref_parse.shape:
+                        report.error("parse", ValueError("shape mismatch"))
+                    else:
+                        inter, union = iou_counts(our_parse, ref_parse, group_ids())
+                        report.parse_inter += inter
+                        report.parse_union += union
+                        report.parse_images += 1
+            if make_agnostic is not None and mask_dir is not None and (mask_dir / f"{stem}_mask.png").is_file():
+                ref_mask = load_binary_mask(mask_dir / f"{stem}_mask.png")
+                if our_parse is not None and ours is not None:
+                    _score_agnostic(report, report.agnostic_ours, make_agnostic, rgb, our_parse, ours.body, ref_mask)
+                if ref_parse is not None and ref_pose is not None:
+                    _score_agnostic(report, report.agnostic_ref, make_agnostic, rgb, ref_parse, ref_pose, ref_mask)
+                elif ref_parse is None or ref_pose is None:
+                    report.note("agnostic-mask IoU from reference annotations needs both reference parse and pose")
+
+    estimator.close()
+    if cloth_mask is not None:
+        n_cloth = 0
+        for split in splits:
+            cloth_dir, cmask_dir = split.first("cloth"), split.first("cloth-mask")
+            if cloth_dir is None or cmask_dir is None:
+                continue
+            for cpath in _progress(list_images(cloth_dir), f"garments {split.root.name}"):
+                if limit is not None and n_cloth >= limit:
+                    break
+                ref = next((cmask_dir / f"{cpath.stem}{e}" for e in IMAGE_EXTS if (cmask_dir / f"{cpath.stem}{e}").is_file()), None)
+                if ref is None:
+                    continue
+                n_cloth += 1
+                try:
+                    pred = report.timed("cloth-mask", lambda: cloth_mask(load_rgb(cpath)))
+                    report.cloth.append(mask_iou(pred > 127, load_binary_mask(ref)))
+                except Exception as exc:
+                    report.error("cloth-mask", exc)
+    return report
+
+
+def _score_pose(report: Report, path: Path, ours: Any, stem: str) -> np.ndarray | None:
+    """Add one image's PCK; returns the reference pose as BODY_25 (for the agnostic check)."""
+    if not path.is_file():
+        report.note(f"pose PCK: some images have no reference keypoints (e.g. {path.name})")
+        return None
+    try:
+        ref = read_openpose_json(path)
+    except (ValueError, json.JSONDecodeError) as exc:
+        report.error("reference pose", exc)
+        return None
+    if ref is None:
+        return None
+    k = ref.body.shape[0]
+    pred = None if ours is None else align_to_reference(ours.body, k)
+    try:
+        counts = pck(pred, ref.body)
+    except ValueError:
+        report.pose_unscorable += 1
+        return None
+    counts.names = keypoint_names(k)
+    report.pck[k] = report.pck[k] + counts if k in report.pck else counts
+    report.pose_images += 1
+    if ours is None:
+        report.pose_missed.append(stem)
+    return ref.body if k == 25 else coco18_to_body25(ref.body)
+
+
+def _score_agnostic(
+    report: Report, into: list[float], make_agnostic: Any, rgb: np.ndarray, parse: np.ndarray, body: np.ndarray, ref: np.ndarray
+) -> None:
+    try:
+        result = report.timed("agnostic", lambda: make_agnostic(rgb, parse, body))
+        into.append(mask_iou(np.asarray(result.mask) > 127, ref))
+    except Exception as exc:
+        report.error("agnostic", exc)
+
+
+def _progress(items: list[Path], desc: str) -> Any:
+    try:
+        from tqdm import tqdm
+
+        return tqdm(items, desc=desc, leave=False, file=sys.stderr)
+    except ImportError:
+        return items
+
+
+def summarise(report: Report) -> dict[str, Any]:
+    """Figures as a JSON-able dict."""
+    out: dict[str, Any] = {"notes": report.notes, "errors": report.errors, "seconds": {k: round(v, 2) for k, v in report.seconds.items()}}
+    if report.pck:
+        hits = sum(int(c.hits.sum()) for c in report.pck.values())
+        tot = sum(int(c.totals.sum()) for c in report.pck.values())
+        out["pose"] = {
+            "pck@0.1": round(hits / tot, 4) if tot else None,
+            "joints_scored": tot,
+            "images": report.pose_images,
+            "images_missed": len(report.pose_missed),
+            "missed": report.pose_missed,
+            "unscorable_references": report.pose_unscorable,
+            "per_joint": {
+                ("BODY_25" if k == 25 else "COCO_18"): {
+                    name: (None if np.isnan(v) else round(float(v), 3)) for name, v in zip(c.names or [], c.per_joint())
+                }
+                for k, c in report.pck.items()
+            },
+        }
+    if report.parse_images:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ious = np.where(report.parse_union > 0, report.parse_inter / np.maximum(report.parse_union, 1), np.nan)
+        per = {n: (None if np.isnan(v) else round(float(v), 4)) for n, v in zip(group_names(), ious)}
+        present = ious[~np.isnan(ious)]
+        out["parse"] = {"images": report.parse_images, "iou": per, "miou": round(float(present.mean()), 4) if len(present) else None}
+    if report.agnostic_ours or report.agnostic_ref:
+        out["agnostic_mask"] = {
+            "iou_ours": _mean(report.agnostic_ours), "images_ours": len(report.agnostic_ours),
+            "iou_reference_annotations": _mean(report.agnostic_ref), "images_reference": len(report.agnostic_ref),
+        }
+    if report.cloth:
+        out["cloth_mask"] = {"iou": _mean(report.cloth), "images": len(report.cloth)}
+    return out
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def print_summary(root: Path, s: dict[str, Any]) -> None:
+    print(f"annotation quality on {root}")
+    pose = s.get("pose")
+    if pose:
+        print(f"  pose PCK@0.1      {pose['pck@0.1']:.4f}  ({pose['joints_scored']} joints, {pose['images']} images, "
+              f"{pose['images_missed']} missed{': ' + ', '.join(pose['missed']) if pose['missed'] else ''})")
+        for model, joints in pose["per_joint"].items():
+            cells = [f"{n}={v:.2f}" for n, v in joints.items() if v is not None]
+            print(f"    {model}: " + " ".join(cells))
+    parse = s.get("parse")
+    if parse:
+        cells = " ".join(f"{n}={'-' if v is None else f'{v:.3f}'}" for n, v in parse["iou"].items())
+        print(f"  parse mIoU        {parse['miou']:.4f}  ({parse['images']} images) {cells}")
+    agn = s.get("agnostic_mask")
+    if agn:
+        fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+        print(f"  agnostic-mask IoU {fmt(agn['iou_ours'])} ours ({agn['images_ours']} images), "
+              f"{fmt(agn['iou_reference_annotations'])} from reference parse+pose ({agn['images_reference']} images)")
+    cloth = s.get("cloth_mask")
+    if cloth:
+        print(f"  cloth-mask IoU    {cloth['iou']:.4f}  ({cloth['images']} garments)")
+    for note in s["notes"]:
+        print(f"  note: {note}")
+    for err, n in s["errors"].items():
+        print(f"  errors: {err} x{n}")
+    if s["seconds"]:
+        print("  seconds: " + " ".join(f"{k}={v}" for k, v in s["seconds"].items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dir", type=Path, help="VITON-HD-layout folder with reference annotations")
+    ap.add_argument("--limit", type=int, default=None, help="score at most N person images and N garments")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+    report = run(args.dir, args.limit)
+    summary = summarise(report)
+    print_summary(args.dir, summary)
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Annotation quality: metrics (PCK, IoU) and label-set mappings for comparing against reference annotations."""
