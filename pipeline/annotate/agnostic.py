@@ -263,10 +263,11 @@ def _parse_agnostic(
     height = parse.shape[0]
     r = config.parse_arm_radius * height / config.reference_height
     out = parse.copy()
-    removed_arms = np.zeros(parse.shape, dtype=bool)
-    # Each arm label is cleared inside a chain from the opposite shoulder along its own arm.
-    for label, chain in ((LEFT_ARM, (R_SHOULDER, L_SHOULDER, L_ELBOW, L_WRIST)), (RIGHT_ARM, (L_SHOULDER, R_SHOULDER, R_ELBOW, R_WRIST))):
-        arm = np.zeros(parse.shape, dtype=np.uint8)
+    arm = np.zeros(parse.shape, dtype=np.uint8)
+    # Each chain runs from the opposite shoulder along one arm, as HR-VITON draws it.
+    # Both arm labels are cleared inside both chains: on back views and with
+    # crossed arms the parser's left/right can disagree with the pose's.
+    for chain in ((R_SHOULDER, L_SHOULDER, L_ELBOW, L_WRIST), (L_SHOULDER, R_SHOULDER, R_ELBOW, R_WRIST)):
         prev = chain[0]
         for i in chain[1:]:
             if not (present[prev] and present[i]):
@@ -275,9 +276,8 @@ def _parse_agnostic(
             radius = r * (_PARSE_WRIST_RADIUS if i == chain[-1] else _PARSE_JOINT_RADIUS)
             _disc(arm, pts[i], radius, radius)
             prev = i
-        hit = arm.astype(bool) & (parse == label)
-        out[hit] = BACKGROUND
-        removed_arms |= arm.astype(bool)
+    removed_arms = arm.astype(bool)
+    out[removed_arms & np.isin(parse, (LEFT_ARM, RIGHT_ARM))] = BACKGROUND
     out[np.isin(parse, UPPER_LABELS + (NECK,))] = BACKGROUND
     return out, removed_arms
 

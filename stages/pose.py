@@ -1,0 +1,43 @@
+"""DVC stage ``pose``: OpenPose BODY_25 keypoints of every person image (data/augment -> data/pose)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.annotate.jobs import PoseJob, list_images
+from pipeline.annotate.parallel import WorkerInitError, run_and_record
+from pipeline.annotate.pose import PoseConfig
+from pipeline.dataset.layout import POSE_IMG, POSE_JSON, SPLITS
+from pipeline.io.atomic import atomic_dir
+from pipeline.stage_metrics import StageMetrics
+from stages._common import stage_setup
+
+AUGMENT = Path("data/augment")
+OUT_DIR = Path("data/pose")
+METRICS = Path("metrics/pose.json")
+
+
+def main() -> None:
+    """Read ``pose:`` params, estimate poses for ``data/augment/<split>/image``, write outs and metrics."""
+    params = dict(stage_setup("pose") or {})
+    workers = int(params.pop("workers", 1))
+    try:
+        config = PoseConfig.from_dict(params)
+    except ValueError as exc:
+        raise SystemExit(f"params 'pose:' block: {exc}") from exc
+    items = list_images(AUGMENT, SPLITS)
+    metrics = StageMetrics("pose")
+    metrics.extra["workers"] = workers
+    with atomic_dir(OUT_DIR) as tmp:
+        for split in SPLITS:
+            for folder in (POSE_JSON, POSE_IMG):
+                (tmp / split / folder).mkdir(parents=True, exist_ok=True)
+        try:
+            run_and_record(items, PoseJob(config, tmp), metrics, workers, desc="pose")
+        except WorkerInitError as exc:
+            raise SystemExit(f"pose: {exc}") from exc
+    metrics.write(METRICS)
+
+
+if __name__ == "__main__":
+    main()
