@@ -1,0 +1,230 @@
+"""Pose estimation to OpenPose BODY_25: mapping table, corrections, real photos, JSON, rendering, reference PCK."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.annotate.body25 import (
+    BODY25_NAMES,
+    BODY25_TO_COCO18,
+    COCO18_NAMES,
+    DIRECT_MAP,
+    MESH_TO_FACE68,
+    MP_L_HIP,
+    MP_L_SHOULDER,
+    MP_R_HIP,
+    MP_R_SHOULDER,
+    Body25Corrections,
+    body25_to_coco18,
+    coco18_to_body25,
+    face_mesh_to_face70,
+    mediapipe_to_body25,
+)
+from pipeline.annotate.openpose_format import (
+    parse_openpose_dict,
+    read_openpose_json,
+    render_skeleton,
+    write_openpose_json,
+)
+from pipeline.annotate.pose import PoseConfig, PoseEstimator, PoseModelMissing, pose_model_path
+from pipeline.quality.labels import align_to_reference
+from pipeline.quality.metrics import pck
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def estimator() -> PoseEstimator:
+    est = PoseEstimator(PoseConfig())
+    yield est
+    est.close()
+
+
+def _grace_hopper() -> np.ndarray:
+    import matplotlib.cbook as cbook
+
+    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    return np.array(Image.open(path).convert("RGB"))
+
+
+def _astronaut() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+def _synthetic_landmarks(width: int = 400, height: int = 800) -> np.ndarray:
+    """A frontal stick figure in MediaPipe's 33-landmark layout (subject's right on the image left)."""
+    lm = np.zeros((33, 3))
+    lm[:, 2] = 0.99
+    cx = width / 2
+    pts = {
+        0: (cx, 100), 2: (cx + 15, 90), 5: (cx - 15, 90), 7: (cx + 35, 100), 8: (cx - 35, 100),
+        11: (cx + 80, 200), 12: (cx - 80, 200), 13: (cx + 95, 330), 14: (cx - 95, 330),
+        15: (cx + 100, 450), 16: (cx - 100, 450), 23: (cx + 50, 460), 24: (cx - 50, 460),
+        25: (cx + 55, 620), 26: (cx - 55, 620), 27: (cx + 55, 760), 28: (cx - 55, 760),
+        29: (cx + 50, 780), 30: (cx - 50, 780), 31: (cx + 65, 795), 32: (cx - 65, 795),
+    }
+    for i, (x, y) in pts.items():
+        lm[i, :2] = (x, y)
+    return lm
+
+
+def test_mapping_table_is_complete_and_consistent() -> None:
+    assert len(BODY25_NAMES) == 25 and len(COCO18_NAMES) == 18
+    derived = {1, 8, 20, 23}  # neck, mid-hip and the small toes are computed, not copied
+    assert set(DIRECT_MAP) | derived == set(range(25)) and not set(DIRECT_MAP) & derived
+    assert len(set(DIRECT_MAP.values())) == len(DIRECT_MAP)
+    for coco_i, body_i in enumerate(BODY25_TO_COCO18):
+        assert COCO18_NAMES[coco_i] == BODY25_NAMES[body_i]
+    # Sides agree by name: a BODY_25 "R..." joint never comes from a MediaPipe "left" landmark (odd ids ≥ 11 are left).
+    for b, m in DIRECT_MAP.items():
+        if m >= 11:
+            assert BODY25_NAMES[b].startswith("L") == (m % 2 == 1), BODY25_NAMES[b]
+    assert len(MESH_TO_FACE68) == 68 and len(set(MESH_TO_FACE68)) == 68
+
+
+def test_neck_and_midhip_are_midpoints_before_correction() -> None:
+    lm = _synthetic_landmarks()
+    body = mediapipe_to_body25(lm, 400, 800, corrections=Body25Corrections.none())
+    np.testing.assert_allclose(body[1, :2], (lm[MP_L_SHOULDER, :2] + lm[MP_R_SHOULDER, :2]) / 2)
+    np.testing.assert_allclose(body[8, :2], (lm[MP_L_HIP, :2] + lm[MP_R_HIP, :2]) / 2)
+    np.testing.assert_allclose(body[2, :2], lm[MP_R_SHOULDER, :2])
+    assert body[2, 0] < body[5, 0]  # subject's right shoulder on the image left for a frontal figure
+
+
+def test_corrections_raise_and_widen_hips() -> None:
+    lm = _synthetic_landmarks()
+    naive = mediapipe_to_body25(lm, 400, 800, corrections=Body25Corrections.none())
+    corr = Body25Corrections(hip_raise=0.05, hip_widen=0.02)
+    fixed = mediapipe_to_body25(lm, 400, 800, corrections=corr)
+    torso, shoulder_w = 260.0, 160.0
+    np.testing.assert_allclose(fixed[9, :2], naive[9, :2] + (-0.02 * shoulder_w, -0.05 * torso))
+    np.testing.assert_allclose(fixed[12, :2], naive[12, :2] + (0.02 * shoulder_w, -0.05 * torso))
+    np.testing.assert_allclose(fixed[8, :2], (fixed[9, :2] + fixed[12, :2]) / 2)
+    np.testing.assert_allclose(fixed[1], naive[1])  # neck untouched
+    # Small toes sit beside the big toes, on the outer side.
+    assert fixed[20, 0] > fixed[19, 0] and fixed[23, 0] < fixed[22, 0]
+
+
+def test_low_visibility_and_off_image_joints_are_zeroed_and_near_edge_clamped() -> None:
+    lm = _synthetic_landmarks()
+    lm[13, 2] = 0.05  # left elbow barely visible
+    lm[27, 1] = 800 + 30  # left ankle just below the frame: clamped onto the border
+    lm[28, 1] = 800 + 400  # right ankle far outside: dropped
+    body = mediapipe_to_body25(lm, 400, 800, min_visibility=0.2)
+    assert body[6].tolist() == [0.0, 0.0, 0.0]
+    assert body[14, 1] == 799 and body[14, 2] > 0
+    assert body[11].tolist() == [0.0, 0.0, 0.0]
+    naive = mediapipe_to_body25(lm, 400, 800, corrections=Body25Corrections.none())
+    assert naive[14].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_coco18_round_trip() -> None:
+    body = mediapipe_to_body25(_synthetic_landmarks(), 400, 800)
+    coco = body25_to_coco18(body)
+    assert coco.shape == (18, 3)
+    back = coco18_to_body25(coco)
+    np.testing.assert_allclose(back[list(BODY25_TO_COCO18)], coco)
+    np.testing.assert_allclose(back[8, :2], (body[9, :2] + body[12, :2]) / 2)
+
+
+def test_face_mesh_reduction_shape_and_pupils() -> None:
+    mesh = np.random.default_rng(0).uniform(0, 100, size=(468, 2))
+    face = face_mesh_to_face70(mesh)
+    assert face.shape == (70, 2)
+    np.testing.assert_allclose(face[36], mesh[33])
+    np.testing.assert_allclose(face[68], face[36:42].mean(axis=0))
+    with pytest.raises(ValueError):
+        face_mesh_to_face70(mesh[:100])
+
+
+@pytest.mark.parametrize("photo", [_grace_hopper, _astronaut], ids=["grace_hopper", "astronaut"])
+def test_real_photo_sides_not_swapped(estimator: PoseEstimator, photo) -> None:
+    rgb = photo()
+    result = estimator.estimate(rgb)
+    assert result is not None
+    body = result.body
+    assert body.shape == (25, 3)
+    assert body[2, 2] > 0 and body[5, 2] > 0
+    assert body[2, 0] < body[5, 0], "subject's right shoulder must have the smaller x in a frontal photo"
+    assert body[15, 0] < body[16, 0] and body[17, 0] < body[18, 0]
+    raw = result.landmarks
+    np.testing.assert_allclose(body[1, :2], (raw[MP_L_SHOULDER, :2] + raw[MP_R_SHOULDER, :2]) / 2, atol=1e-6)
+    h, w = rgb.shape[:2]
+    ok = body[:, 2] > 0
+    assert (body[ok, 0] >= 0).all() and (body[ok, 0] < w).all() and (body[ok, 1] < h).all()
+    assert (result.face[:, 2] > 0).sum() > 50  # a face is visible in both photos
+
+
+def test_blank_image_gives_none(estimator: PoseEstimator) -> None:
+    assert estimator.estimate(np.full((256, 192, 3), 255, np.uint8)) is None
+    assert estimator.estimate(np.zeros((300, 300, 3), np.uint8)) is None
+
+
+def test_json_round_trip_plain_reader(estimator: PoseEstimator, tmp_path: Path) -> None:
+    result = estimator.estimate(_astronaut())
+    assert result is not None
+    path = tmp_path / "astronaut_keypoints.json"
+    write_openpose_json(path, result)
+    doc = json.loads(path.read_text())
+    assert doc["version"] == 1.3 and len(doc["people"]) == 1
+    person = doc["people"][0]
+    assert len(person["pose_keypoints_2d"]) == 75
+    assert len(person["hand_left_keypoints_2d"]) == 63 and len(person["hand_right_keypoints_2d"]) == 63
+    assert len(person["face_keypoints_2d"]) == 210
+    back = read_openpose_json(path)
+    assert back is not None and back.format == "BODY_25"
+    np.testing.assert_allclose(back.body, result.body, atol=1e-3)
+
+
+def test_reader_accepts_viton_v1_coco18() -> None:
+    doc = {"version": 1.0, "people": [{"pose_keypoints": list(np.arange(54, dtype=float)), "face_keypoints": []}]}
+    (person,) = parse_openpose_dict(doc)
+    assert person.format == "COCO_18" and person.body.shape == (18, 3)
+    assert person.face.shape == (70, 3) and not person.face.any()
+    with pytest.raises(ValueError):
+        parse_openpose_dict({"people": [{"pose_keypoints_2d": [1.0] * 30}]})
+
+
+def test_render_skeleton_draws_coloured_limbs_on_black() -> None:
+    body = mediapipe_to_body25(_synthetic_landmarks(), 400, 800)
+    img = render_skeleton(body, 400, 800)
+    assert img.shape == (800, 400, 3) and img.dtype == np.uint8
+    assert img[0, 0].tolist() == [0, 0, 0]
+    # Joint discs in OpenPose colours: the neck is drawn red (255, 0, 0).
+    x, y = (int(round(v)) for v in body[1, :2])
+    assert img[y, x].tolist() == [255, 0, 0]
+    assert (img.sum(axis=2) > 0).mean() > 0.005
+
+
+def test_config_validation_names_the_param() -> None:
+    with pytest.raises(ValueError, match="unknown pose param"):
+        PoseConfig.from_dict({"model_complexty": 1})
+    with pytest.raises(ValueError, match="pose.model_complexity"):
+        PoseConfig.from_dict({"model_complexity": 5})
+    missing = [k for k in (0, 1, 2) if not pose_model_path(k).is_file()]
+    if not missing:
+        pytest.skip("every pose model is installed")
+    with pytest.raises(PoseModelMissing, match="pose.model_complexity"):
+        PoseEstimator(PoseConfig(model_complexity=missing[0]))
+
+
+@pytest.mark.skipif(not (SHARED / "vitonhd_train16").is_dir(), reason="shared reference data absent")
+def test_pck_on_vitonhd_train16(estimator: PoseEstimator) -> None:
+    root = SHARED / "vitonhd_train16"
+    total = None
+    for img_path in sorted((root / "image").glob("*.jpg")):
+        ref = read_openpose_json(root / "openpose_json" / f"{img_path.stem}_keypoints.json")
+        assert ref is not None
+        result = estimator.estimate(np.array(Image.open(img_path).convert("RGB")))
+        assert result is not None, f"missed {img_path.name}"
+        counts = pck(align_to_reference(result.body, ref.body.shape[0]), ref.body)
+        total = counts if total is None else total + counts
+    assert total is not None and total.images == 16
+    assert total.overall >= 0.86, total.overall
