@@ -8,6 +8,7 @@ a time (optionally in worker processes), so memory does not grow with the data s
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -93,7 +94,9 @@ def _results(rows: list[dict[str, str]], out_dir: Path, root: Path, cfg: Augment
             yield process_pair(row, str(out_dir), str(root), aug)
         return
     PairAugmenter(cfg)  # fail on bad transform params here, not inside a worker
-    with ProcessPoolExecutor(max_workers=cfg.workers, initializer=_init_worker, initargs=(cfg,)) as pool:
+    # "spawn": the caller may hold threads (MediaPipe, tqdm) that a fork would copy mid-lock.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg,)) as pool:
         yield from pool.map(process_pair, rows, [str(out_dir)] * len(rows), [str(root)] * len(rows), chunksize=2)
 
 
