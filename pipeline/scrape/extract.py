@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
+import soupsieve
 from bs4 import BeautifulSoup, Tag
 
 from pipeline.scrape.config import Selectors
@@ -214,6 +215,25 @@ def _split_selector(selector: str) -> tuple[str, str | None]:
     return (match["css"], match["attr"]) if match else (selector, None)
 
 
+def _split_group(selector: str) -> list[str]:
+    """Split a selector list on top-level commas (not inside brackets, parentheses or quotes)."""
+    parts, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(selector):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(selector[start:i])
+            start = i + 1
+    parts.append(selector[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
 def _select_text(root: Tag | BeautifulSoup, selector: str) -> str:
     css, attr = _split_selector(selector)
     el = root.select_one(css)
@@ -225,11 +245,15 @@ def _select_text(root: Tag | BeautifulSoup, selector: str) -> str:
 
 
 def _select_urls(root: Tag | BeautifulSoup, selector: str, base: str, default_attr: str) -> list[str]:
+    """URLs of the elements matching ``selector``, in document order; each part of a
+    selector list may name its own attribute (``img.main, a.zoom@href``)."""
     if not selector:
         return []
-    css, attr = _split_selector(selector)
+    parts = [_split_selector(p) for p in _split_group(selector)]
+    compiled = [(soupsieve.compile(css), attr) for css, attr in parts]
     urls = []
-    for el in root.select(css):
+    for el in root.select(", ".join(css for css, _ in parts)):
+        attr = next((a for c, a in compiled if c.match(el)), None)
         if attr:
             candidates = [el.get(attr)]
         elif el.name in ("img", "source"):

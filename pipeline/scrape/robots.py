@@ -3,7 +3,8 @@
 Policy (RFC 9309): a missing robots.txt (any 4xx except 401/403/429) allows
 everything; 401/403 disallow everything; an unreachable host or a 5xx answer
 disallows everything unless ``robots_unavailable: allow`` is configured, since
-a crawler cannot know what the site owner asked for.
+a crawler cannot know what the site owner asked for. ``Crawl-delay`` is read
+by urllib.robotparser, which understands whole seconds only.
 """
 
 from __future__ import annotations
