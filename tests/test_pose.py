@@ -228,3 +228,18 @@ def test_pck_on_vitonhd_train16(estimator: PoseEstimator) -> None:
         total = counts if total is None else total + counts
     assert total is not None and total.images == 16
     assert total.overall >= 0.86, total.overall
+
+
+def test_two_people_keeps_the_larger(estimator: PoseEstimator) -> None:
+    """A small portrait beside a large one: both are seen, the larger person is kept on either side."""
+    small = np.array(Image.fromarray(_grace_hopper()).resize((256, 300)))
+    canvas = np.full((600, 900, 3), 255, np.uint8)
+    canvas[300:600, 0:256] = small
+    canvas[44:556, 380:892] = _astronaut()
+    for img, big_side in ((canvas, "right"), (np.ascontiguousarray(canvas[:, ::-1]), "left")):
+        result = estimator.estimate(img)
+        assert result is not None and result.people_found == 2
+        neck_x = result.body[1, 0]
+        assert (neck_x > 450) if big_side == "right" else (neck_x < 450)
+    single = estimator.estimate(_astronaut())
+    assert single is not None and single.people_found == 1

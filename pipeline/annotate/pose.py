@@ -5,10 +5,14 @@ shipped inside the mediapipe wheel) gives 33 body landmarks, 21 points per hand
 and a 468-point face mesh; :mod:`pipeline.annotate.body25` turns them into
 OpenPose's BODY_25, hand-21 and face-70 keypoints in pixels of the input image.
 
-Holistic finds one person per image (the most confident detection). Catalogue
-photos show one model, so that is the person kept; ``PoseResult.people_found``
-records it as 1. Images where it finds nobody are retried (padded copy, then
-lower detection thresholds) before giving up with ``None``.
+Holistic finds one person per image (its most confident detection). To keep
+the largest person when there are several, the person found is hidden (their
+box filled with the picture's border colour) and Holistic runs once more; when
+a second, separate person turns up, the one whose visible landmarks span the
+larger area of the picture is kept and
+``PoseResult.people_found`` is 2 (the stage counts such images). More than two
+people are not looked for. Images where nobody is found are retried (padded
+copy, then lower detection thresholds) before giving up with ``None``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,11 @@ import cv2
 import numpy as np
 
 from pipeline.annotate.body25 import (
+    MP_L_HIP,
+    MP_L_SHOULDER,
     MP_L_WRIST,
+    MP_R_HIP,
+    MP_R_SHOULDER,
     MP_R_WRIST,
     Body25Corrections,
     face_mesh_to_face70,
@@ -56,6 +64,7 @@ class PoseConfig:
     hands: bool = True
     face: bool = True
     corrections: bool = True
+    check_other_people: bool = True
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "PoseConfig":
@@ -174,8 +183,40 @@ class PoseEstimator:
             if found is not None:
                 if name != "primary":
                     log.debug("pose found on retry", attempt=name)
-                return self._to_result(found, scale, width, height, name)
+                people = 1
+                if cfg.check_other_people:
+                    other = self._other_person(work, found["pose"], min_conf, pad_frac)
+                    if other is not None:
+                        people = 2
+                        if _visible_area(other["pose"], work.shape) > _visible_area(found["pose"], work.shape):
+                            found = other
+                result = self._to_result(found, scale, width, height, name)
+                result.people_found = people
+                return result
         return None
+
+    def _other_person(
+        self, img: np.ndarray, first: np.ndarray, min_conf: float, pad_frac: float
+    ) -> dict[str, np.ndarray] | None:
+        """A second person, separate from ``first``, found once ``first`` is hidden; else None."""
+        box = _person_box(first, img.shape[1], img.shape[0])
+        if box is None:
+            return None
+        x0, y0, x1, y1 = box
+        hidden = img.copy()
+        border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
+        hidden[y0:y1, x0:x1] = np.median(border, axis=0).astype(np.uint8)
+        other = self._run(hidden, min_conf, pad_frac)
+        if other is None:
+            return None
+        lm = other["pose"]
+        core = [MP_L_SHOULDER, MP_R_SHOULDER]
+        if (lm[core, 2] < 0.5).any():
+            return None  # a phantom in the filled box, not a person
+        centre = lm[core, :2].mean(axis=0)
+        if x0 <= centre[0] <= x1 and y0 <= centre[1] <= y1:
+            return None  # the same person again
+        return other
 
     def _upscale_factor(self, width: int, height: int) -> int:
         # MediaPipe's detector misses or misplaces people in tiny images (e.g. VITON's 192x256).
@@ -222,6 +263,33 @@ class PoseEstimator:
         if self.config.face and found["face"] is not None:
             face = points_to_openpose(face_mesh_to_face70(found["face"] / scale), float(lm[0, 2]), width, height)
         return PoseResult(body, hand_left, hand_right, face, width, height, lm, attempt)
+
+
+def _torso_length(lm: np.ndarray) -> float:
+    shoulders = (lm[MP_L_SHOULDER, :2] + lm[MP_R_SHOULDER, :2]) / 2
+    hips = (lm[MP_L_HIP, :2] + lm[MP_R_HIP, :2]) / 2
+    return float(np.linalg.norm(shoulders - hips))
+
+
+def _visible_area(lm: np.ndarray, shape: tuple[int, ...]) -> float:
+    """Area of the in-picture box around a person's clearly visible landmarks (a size that ignores extrapolated joints)."""
+    seen = lm[lm[:, 2] >= 0.5, :2]
+    if len(seen) < 2:
+        return 0.0
+    lo = np.clip(seen.min(axis=0), 0, (shape[1], shape[0]))
+    hi = np.clip(seen.max(axis=0), 0, (shape[1], shape[0]))
+    return float(np.prod(hi - lo))
+
+
+def _person_box(lm: np.ndarray, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """Box around a person's visible landmarks, grown by a fifth of its size (hair, clothes, hands)."""
+    seen = lm[lm[:, 2] >= 0.3, :2]
+    if len(seen) < 4:
+        return None
+    (x0, y0), (x1, y1) = seen.min(axis=0), seen.max(axis=0)
+    gx, gy = 0.2 * (x1 - x0) + 0.1 * _torso_length(lm), 0.2 * (y1 - y0) + 0.1 * _torso_length(lm)
+    box = (int(max(0, x0 - gx)), int(max(0, y0 - gy)), int(min(width, x1 + gx)), int(min(height, y1 + gy)))
+    return box if box[2] > box[0] and box[3] > box[1] else None
 
 
 def _assign_hands(
