@@ -110,8 +110,22 @@ def cloth_mask(rgb: np.ndarray, config: ClothMaskConfig = ClothMaskConfig()) -> 
     # The faint threshold also takes the anti-aliased fringe; trim it back.
     trim = int(round(side * config.trim_fraction))
     if trim > 0:
-        mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * trim + 1, 2 * trim + 1)))
+        inner = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * trim + 1, 2 * trim + 1)))
+        # Only faint edge pixels go: a clearly coloured edge is garment, and keeping it
+        # keeps thin parts (straps, sleeve joins) attached.
+        faint_edge = (mask > inner) & (dist <= threshold * config.strong_factor)
+        mask = _drop_splinters(np.where(faint_edge, 0, mask).astype(np.uint8))
     return mask * 255
+
+
+def _drop_splinters(mask: np.ndarray, keep_ratio: float = 0.02) -> np.ndarray:
+    """Drop the fringe crumbs trimming leaves; parts of the garment it detached stay."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count <= 2:
+        return mask
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.concatenate([[False], areas >= keep_ratio * areas.max()])
+    return keep[labels].astype(np.uint8)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
