@@ -252,3 +252,24 @@ def test_real_catalogue_photos(classifier):
         assert verdict.label == "person", r["file"]
     labels = [classifier.classify(np.asarray(Image.open(SHARED / r["file"]).convert("RGB"))).label for r in garments]
     assert labels.count("garment") >= len(garments) - 1
+
+
+def test_demo_shop_images(classifier):
+    demoshop = pytest.importorskip("pipeline.demoshop")
+    if not hasattr(demoshop, "build_catalog"):
+        pytest.skip("demo shop has no catalogue builder")
+    import io
+
+    catalog = demoshop.build_catalog(demoshop.DemoShopConfig(products=4, traps=False))
+    seen = {"person": 0, "garment": 0}
+    for product in catalog.products:
+        for url in product.images:
+            rgb = np.asarray(Image.open(io.BytesIO(catalog.images[url])).convert("RGB"))
+            verdict = classifier.classify(rgb, (product.category, product.name))
+            expected = "garment" if url.endswith("-garment.jpg") else "person"
+            assert verdict.label == expected, (url, verdict)
+            assert verdict.category == "upper_body"
+            if expected == "garment":
+                assert classifier.classify(rgb).category == "upper_body"  # from the silhouette alone
+            seen[expected] += 1
+    assert seen == {"person": 4, "garment": 4}

@@ -40,16 +40,16 @@ class PersonRule:
     """When a MediaPipe Pose detection counts as a person wearing clothes.
 
     Shoulders must be visible. Hips only need to be *predicted* no lower than
-    ``max_hip_y`` image heights: catalogue shots cropped at the waist get their
-    hips placed below the frame with near-zero visibility, which is still a usable
-    upper-body try-on photo. Full-body shops can raise ``min_hip_visibility`` and
+    ``max_hip_y`` image heights: catalogue shots cropped at the waist or chest get
+    their hips placed below the frame (1.0-1.7 heights on the demo shop's crops) with
+    near-zero visibility, which is still a usable upper-body try-on photo. Full-body shops can raise ``min_hip_visibility`` and
     lower ``max_hip_y`` to 1.0 to demand visible hips.
     """
 
     model_complexity: int = 1
     min_detection_confidence: float = 0.5
     min_shoulder_visibility: float = 0.5
-    max_hip_y: float = 1.6
+    max_hip_y: float = 2.0
     min_hip_visibility: float = 0.0
     # Pose "detections" on flat garments tend to be tiny or upside down: a real torso has
     # its hips below its shoulders, and its shoulder width (fraction of image width) or its
@@ -61,6 +61,7 @@ class PersonRule:
     count_faces: bool = True
     min_face_confidence: float = 0.6
     crop_face_widths: float = 3.0
+    retry_padded: bool = True  # no pose found: try once more on a copy with room below the frame
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> PersonRule:

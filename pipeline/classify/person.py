@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from pipeline.classify.config import PersonRule
@@ -27,7 +28,7 @@ class PersonResult:
     reason: str  # a reject reason when the picture shows a body but not a usable one
     pose_found: bool
     people: int  # faces counted (at least 1 when a usable pose was found)
-    selected: str  # "whole_image" or "largest_face" (which person the pose belongs to)
+    selected: str  # how the pose was found: "whole_image", "largest_face" (several people) or "padded" (retry)
     shoulder_visibility: float
     hip_visibility: float
     shoulder_width: float
@@ -125,6 +126,16 @@ class PersonDetector:
                 marks, selected = crop_marks, "largest_face"
         if marks is None:
             marks = self._landmarks(small)
+        if marks is None and self.rule.retry_padded:
+            # Tight head-and-shoulders crops sometimes defeat the pose detector; room
+            # below and beside the body (edge pixels repeated) usually brings it back.
+            pad_y, pad_x = h // 2, h // 4
+            padded = cv2.copyMakeBorder(small, 0, pad_y, pad_x, pad_x, cv2.BORDER_REPLICATE)
+            marks = self._landmarks(padded)
+            if marks is not None:
+                marks[:, 0] = (marks[:, 0] * padded.shape[1] - pad_x) / w
+                marks[:, 1] = marks[:, 1] * padded.shape[0] / h
+                selected = "padded"
         if marks is None:
             return PersonResult.none(len(faces))
         return self._judge(marks, faces, selected)
