@@ -1,0 +1,83 @@
+"""Typed settings of the human parser; built from the ``parse:`` params block."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+BACKENDS = ("mediapipe", "onnx")
+
+
+@dataclass(frozen=True)
+class ParseConfig:
+    """How to parse people into CIHP labels.
+
+    ``backend``: "mediapipe" (offline, built from the models inside the mediapipe wheel)
+    or "onnx" (an SCHP-style network exported to ONNX, file given by ``onnx_model_path``).
+
+    ONNX pre-processing defaults follow SCHP's own inference code: the picture is read
+    as BGR, letterboxed (aspect kept, zero padding) to ``onnx_input_size`` = [h, w],
+    scaled to 0..1 and normalised with the ImageNet statistics listed in BGR order.
+    ``onnx_output`` names the logits output; when empty, the last output with one
+    channel per label is used (SCHP exports parsing, fusion and edge outputs, and the
+    fusion logits are the ones SCHP's inference reads).
+    """
+
+    backend: str = "mediapipe"
+    onnx_model_path: str | None = None
+    onnx_label_set: str = "atr"
+    onnx_input_size: tuple[int, int] = (512, 512)
+    onnx_mean: tuple[float, float, float] = (0.406, 0.456, 0.485)
+    onnx_std: tuple[float, float, float] = (0.225, 0.224, 0.229)
+    onnx_channel_order: str = "bgr"
+    onnx_keep_aspect: bool = True
+    onnx_output: str | None = None
+    onnx_threads: int = 1
+    # LIP and ATR have no neck class; recover it from face-coloured skin under the chin.
+    fill_neck: bool = True
+    # mediapipe backend knobs
+    mp_work_long_side: int = 512
+    mp_model_complexity: int = 1
+    mp_min_detection_confidence: float = 0.5
+    mp_person_threshold: float = 0.5
+    mp_skin_threshold: float = 3.0
+    mp_refine_clothes: bool = True
+    mp_threads: int = 1
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"parse.backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.onnx_label_set not in ("atr", "lip", "cihp"):
+            raise ValueError(f"parse.onnx_label_set must be 'atr', 'lip' or 'cihp', got {self.onnx_label_set!r}")
+        if self.onnx_channel_order not in ("bgr", "rgb"):
+            raise ValueError(f"parse.onnx_channel_order must be 'bgr' or 'rgb', got {self.onnx_channel_order!r}")
+        size = tuple(int(v) for v in self.onnx_input_size)
+        if len(size) != 2 or min(size) < 8:
+            raise ValueError(f"parse.onnx_input_size must be [height, width], got {self.onnx_input_size!r}")
+        object.__setattr__(self, "onnx_input_size", size)
+        for name in ("onnx_mean", "onnx_std"):
+            vals = tuple(float(v) for v in getattr(self, name))
+            if len(vals) != 3:
+                raise ValueError(f"parse.{name} needs three values, got {vals!r}")
+            object.__setattr__(self, name, vals)
+        if self.mp_work_long_side < 128:
+            raise ValueError("parse.mp_work_long_side must be at least 128")
+        if self.mp_model_complexity not in (0, 1, 2):
+            raise ValueError("parse.mp_model_complexity must be 0, 1 or 2")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "ParseConfig":
+        """Build from a params mapping, rejecting keys this config does not know."""
+        data = dict(data or {})
+        known = {f.name for f in fields(cls)} - {"extra"}
+        # Keys the stage owns (worker count, folders) may sit in the same params block.
+        passthrough = {k: data.pop(k) for k in list(data) if k in STAGE_KEYS}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown parse params {unknown}; known: {sorted(known | set(STAGE_KEYS))}")
+        return cls(**data, extra=passthrough)
+
+
+# Keys of the ``parse:`` block read by the stage, not by the parser.
+STAGE_KEYS = ("workers", "splits", "parser_name", "limit")

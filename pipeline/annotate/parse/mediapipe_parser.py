@@ -1,0 +1,66 @@
+"""The offline parser: mediapipe landmarks and segmentation, colour models, body geometry."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from pipeline.annotate.parse.base import check_rgb
+from pipeline.annotate.parse.config import ParseConfig
+from pipeline.annotate.parse.errors import NoPersonFound
+from pipeline.annotate.parse.landmarks import LandmarkDetector
+from pipeline.annotate.parse.regions import RegionSettings, label_regions
+
+PARSER_VERSION = "mediapipe-heuristic-v1"
+
+
+class MediapipeParser:
+    """Parses at a reduced working size, then paints the labels onto the full-size silhouette."""
+
+    def __init__(self, cfg: ParseConfig) -> None:
+        # One mediapipe graph per process; cv2's own pool would fight the workers.
+        cv2.setNumThreads(max(1, cfg.mp_threads))
+        self.cfg = cfg
+        self._detector = LandmarkDetector(cfg.mp_model_complexity, cfg.mp_min_detection_confidence)
+        self._settings = RegionSettings(
+            person_threshold=cfg.mp_person_threshold,
+            skin_threshold=cfg.mp_skin_threshold,
+            refine_clothes=cfg.mp_refine_clothes,
+        )
+        self.name = f"{PARSER_VERSION}(long_side={cfg.mp_work_long_side},complexity={cfg.mp_model_complexity})"
+
+    def parse(self, rgb: np.ndarray) -> np.ndarray:
+        """HxW CIHP ids for an HxWx3 RGB picture; raises NoPersonFound when nobody is there."""
+        rgb = check_rgb(rgb)
+        h, w = rgb.shape[:2]
+        scale = min(1.0, self.cfg.mp_work_long_side / max(h, w))
+        small = rgb if scale == 1.0 else cv2.resize(rgb, (max(16, round(w * scale)), max(16, round(h * scale))), interpolation=cv2.INTER_AREA)
+        lm = self._detector.detect(small)
+        if lm is None:
+            raise NoPersonFound("no person detected")
+        labels = label_regions(small, lm, self._settings)
+        if labels.shape == (h, w):
+            return labels
+        return _upsample(labels, lm.person_prob, (h, w), self.cfg.mp_person_threshold)
+
+    def close(self) -> None:
+        """Free the mediapipe graphs."""
+        self._detector.close()
+
+
+def _upsample(labels: np.ndarray, prob: np.ndarray, size: tuple[int, int], threshold: float) -> np.ndarray:
+    """Nearest-label upsampling, with the silhouette taken from the smooth segmentation."""
+    h, w = size
+    up = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+    fg_small = labels > 0
+    person = cv2.resize(np.where(fg_small, np.maximum(prob, threshold + 1e-3), np.minimum(prob, threshold)).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > threshold
+    missing = person & (up == 0)
+    if missing.any():
+        # Silhouette pixels the coarse map left as background take the nearest label.
+        src = np.where(up > 0, 0, 255).astype(np.uint8)
+        _, idx = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+        lut = np.zeros(int(idx.max()) + 1, np.uint8)
+        lut[idx[up > 0]] = up[up > 0]
+        up[missing] = lut[idx[missing]]
+    up[~person] = 0
+    return up
