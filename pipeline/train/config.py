@@ -1,0 +1,102 @@
+"""Typed settings of a training stage (one ``train_gmm:``/``train_tom:`` params block)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run depends on; ``model``, ``loss_weights`` and ``discriminator`` go to the model and loss configs."""
+
+    dataset: str = "data/dataset"
+    size: tuple[int, int] = (256, 192)
+    epochs: int = 3
+    batch_size: int = 4
+    workers: int = 0
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    warmup_epochs: float = 0.0
+    weight_decay: float = 0.0
+    checkpoint_every: int = 1
+    sample_every: int = 1
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    train_split: str = "train"
+    val_split: str = "test"
+    pose_format: str = "auto"
+    validate: str = "full"
+    limit_train: int | None = None
+    limit_val: int | None = None
+    model: dict[str, Any] = field(default_factory=dict)
+    loss_weights: dict[str, float] = field(default_factory=dict)
+    vgg_weights: str = ""
+    discriminator: dict[str, Any] = field(default_factory=dict)
+    registered_model_name: str = ""
+    mlflow_experiment: str = "vesaki-vton"
+    log_model: bool = True
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        """Build from a params block, rejecting unknown keys and impossible values."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown training param(s) {unknown}; known: {sorted(names)}")
+        values = dict(data)
+        for key in ("size", "betas"):
+            if key in values:
+                values[key] = tuple(values[key])
+        cfg = cls(**values)
+        cfg.validate_values()
+        return cfg
+
+    def validate_values(self) -> None:
+        """Raise ``ValueError`` naming the param when a value cannot work."""
+        if len(self.size) != 2 or min(self.size) < 16:
+            raise ValueError(f"size must be [height, width] of at least 16 pixels, got {list(self.size)}")
+        for name in ("epochs", "batch_size", "checkpoint_every", "sample_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.workers < 0 or self.warmup_epochs < 0 or self.weight_decay < 0 or self.lr <= 0:
+            raise ValueError("workers, warmup_epochs and weight_decay must be >= 0 and lr > 0")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (tuples as lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def params_hash(self) -> str:
+        """Short stable hash of every setting, used to tag runs and to match checkpoints."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def trajectory_hash(self) -> str:
+        """Hash of the settings that shape the weights; a checkpoint resumes only when it matches.
+
+        ``epochs`` is left out on purpose: raising it continues a finished run
+        instead of starting over. Logging and worker settings do not change weights.
+        """
+        volatile = {"epochs", "checkpoint_every", "sample_every", "workers", "log_model",
+                    "registered_model_name", "mlflow_experiment", "device"}
+        data = {k: v for k, v in self.to_dict().items() if k not in volatile}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+    def flat_params(self) -> dict[str, str]:
+        """Dotted ``key -> value`` view for MLflow (nested dicts flattened)."""
+        out: dict[str, str] = {}
+
+        def walk(prefix: str, value: Any) -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    walk(f"{prefix}.{k}" if prefix else str(k), v)
+            else:
+                out[prefix] = json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
+
+        walk("", self.to_dict())
+        return out

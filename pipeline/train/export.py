@@ -1,0 +1,58 @@
+"""Single-tensor wrappers of the models, the form they are logged to MLflow in (exportable with ``torch.export``)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from pipeline.models.gmm import GMM, warp
+from pipeline.models.tom import TOM
+from pipeline.train.inputs import CLOTH_CHANNELS, PERSON_CHANNELS, cloth_input, person_input
+
+
+class GMMExport(nn.Module):
+    """``[B, 41 + 4, H, W]`` (person representation, cloth RGB, cloth mask) -> ``[B, 4, H, W]`` warped cloth and mask."""
+
+    def __init__(self, gmm: GMM) -> None:
+        super().__init__()
+        self.gmm = gmm
+
+    def forward(self, x: Tensor) -> Tensor:
+        person, cloth = x[:, :PERSON_CHANNELS], x[:, PERSON_CHANNELS:PERSON_CHANNELS + CLOTH_CHANNELS]
+        grid, _ = self.gmm(person, cloth)
+        return warp(cloth, grid)
+
+
+class TOMExport(nn.Module):
+    """``[B, 41 + 3 + 1, H, W]`` (person representation, warped cloth, warped mask) -> ``[B, 3, H, W]`` try-on image."""
+
+    def __init__(self, tom: TOM) -> None:
+        super().__init__()
+        self.tom = tom
+
+    def forward(self, x: Tensor) -> Tensor:
+        person = x[:, :PERSON_CHANNELS]
+        cloth = x[:, PERSON_CHANNELS:PERSON_CHANNELS + 3]
+        mask = x[:, PERSON_CHANNELS + 3:PERSON_CHANNELS + 4]
+        return self.tom(person, cloth, mask).output
+
+
+EXAMPLE_HEIGHT = 32  # logged examples are tiny: MLflow stores them as JSON next to the model
+
+
+def _small(x: Tensor) -> Tensor:
+    if x.shape[0] == 1:
+        x = x.repeat(2, 1, 1, 1)  # a batch of one would be exported as a fixed size
+    h, w = x.shape[-2:]
+    size = (EXAMPLE_HEIGHT, max(8, round(w * EXAMPLE_HEIGHT / h)))
+    return torch.nn.functional.interpolate(x.float().cpu(), size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def gmm_example(batch: dict[str, Tensor]) -> Tensor:
+    """Input example of :class:`GMMExport` from a data-set batch (its items, shrunk to 32 pixels high)."""
+    return _small(torch.cat([person_input(batch), cloth_input(batch)], dim=1))
+
+
+def tom_example(batch: dict[str, Tensor]) -> Tensor:
+    """Input example of :class:`TOMExport` from a batch holding ``warped_cloth``/``warped_mask``."""
+    return _small(torch.cat([person_input(batch), batch["warped_cloth"], batch["warped_mask"]], dim=1))

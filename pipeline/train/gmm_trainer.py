@@ -1,0 +1,56 @@
+"""Training the geometric matching module: warp the in-shop cloth onto the garment the person wears."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from pipeline.models.gmm import GMM, GMMConfig, warp
+from pipeline.models.losses import GMMLossWeights, gmm_loss
+from pipeline.train.config import TrainConfig
+from pipeline.train.inputs import CLOTH_CHANNELS, PERSON_CHANNELS, cloth_input, person_input, worn_cloth
+from pipeline.train.loop import StepContext, TrainTask
+
+
+def gmm_config(cfg: TrainConfig) -> GMMConfig:
+    """The GMM's config: channel counts fixed by the data, the rest from ``model:``."""
+    return GMMConfig.from_dict({"person_channels": PERSON_CHANNELS, "cloth_channels": CLOTH_CHANNELS, **cfg.model})
+
+
+class GMMTask(TrainTask):
+    """GMM: one module; loss terms from :func:`pipeline.models.losses.gmm_loss` (l1, mask, smooth)."""
+
+    stage = "train_gmm"
+    main_module = "gmm"
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        if cfg.discriminator:
+            raise ValueError("train_gmm has no discriminator; remove the 'discriminator' params")
+        self.cfg = cfg
+        self.model_cfg = gmm_config(cfg)
+        self.weights = GMMLossWeights.from_dict(cfg.loss_weights)
+
+    def create_modules(self) -> dict[str, nn.Module]:
+        return {"gmm": GMM(self.model_cfg)}
+
+    def _forward(self, gmm: nn.Module, batch: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
+        grid, theta = gmm(person_input(batch), cloth_input(batch))
+        return warp(batch["cloth"], grid), warp(batch["cloth_mask"], grid), theta
+
+    def train_step(self, ctx: StepContext, batch: dict[str, Any]) -> dict[str, Tensor]:
+        with ctx.autocast():
+            warped, wmask, theta = self._forward(ctx.modules["gmm"], batch)
+        terms = gmm_loss(warped.float(), batch["image"], batch["worn_mask"], theta.float(), self.model_cfg.grid_size,
+                         warped_mask=wmask.float(), weights=self.weights)
+        ctx.backward_step(terms["total"], "gmm")
+        return {("loss" if k == "total" else k): v.detach() for k, v in terms.items()}
+
+    def predict(self, ctx: StepContext, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
+        warped, _, _ = self._forward(ctx.modules["gmm"], batch)
+        return warped, worn_cloth(batch)
+
+    def sample_columns(self, ctx: StepContext, batch: dict[str, Any]) -> list[Tensor]:
+        warped, wmask, _ = self._forward(ctx.modules["gmm"], batch)
+        overlay = batch["image"] * (1 - wmask) + warped * wmask
+        return [batch["image"], batch["cloth"], warped, overlay]

@@ -1,0 +1,90 @@
+"""Training the try-on module on cloth the trained GMM has warped (written by the warp stage)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from pipeline.models.discriminator import DiscriminatorConfig, PatchDiscriminator, discriminator_loss
+from pipeline.models.losses import TOMLoss, TOMLossWeights
+from pipeline.models.tom import TOM, TOMConfig, TOMOutput
+from pipeline.train.config import TrainConfig
+from pipeline.train.distributed import unwrap
+from pipeline.train.inputs import PERSON_CHANNELS, person_input
+from pipeline.train.loop import StepContext, TrainTask
+
+# The discriminator judges the try-on image conditioned on the agnostic person (3 + 3 channels).
+DISC_CHANNELS = 6
+
+
+def tom_config(cfg: TrainConfig) -> TOMConfig:
+    """The TOM's config: ``in_channels`` fixed by the data (the person representation), the rest from ``model:``."""
+    return TOMConfig.from_dict({"in_channels": PERSON_CHANNELS, **cfg.model})
+
+
+class TOMTask(TrainTask):
+    """TOM (+ a PatchGAN discriminator when ``loss_weights.adversarial`` > 0).
+
+    Building the task builds the loss, so missing VGG19 weights fail here, before
+    any training, with :class:`~pipeline.models.vgg.MissingWeightsError`.
+    """
+
+    stage = "train_tom"
+    main_module = "tom"
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self.model_cfg = tom_config(cfg)
+        self.weights = TOMLossWeights.from_dict(cfg.loss_weights)
+        self.disc_cfg = (
+            DiscriminatorConfig.from_dict({"in_channels": DISC_CHANNELS, **cfg.discriminator})
+            if self.weights.adversarial else None
+        )
+        gan = self.disc_cfg.loss if self.disc_cfg else "hinge"
+        self.loss = TOMLoss(self.weights, vgg_weights=cfg.vgg_weights or None, gan_loss=gan)
+
+    def create_modules(self) -> dict[str, nn.Module]:
+        modules: dict[str, nn.Module] = {"tom": TOM(self.model_cfg)}
+        if self.disc_cfg is not None:
+            modules["disc"] = PatchDiscriminator(self.disc_cfg)
+        return modules
+
+    def _forward(self, tom: nn.Module, batch: dict[str, Any]) -> TOMOutput:
+        return tom(person_input(batch), batch["warped_cloth"], batch["warped_mask"])
+
+    def train_step(self, ctx: StepContext, batch: dict[str, Any]) -> dict[str, Tensor]:
+        self.loss.to(ctx.device)
+        target, agnostic = batch["image"], batch["agnostic"]
+        disc = ctx.modules.get("disc")
+        with ctx.autocast():
+            out = self._forward(ctx.modules["tom"], batch)
+            fake_logits = None
+            if disc is not None:
+                # Generator step: gradients flow through D into the TOM but D itself stays fixed
+                # (the plain module, so DDP does not expect a gradient reduction for D here).
+                unwrap(disc).requires_grad_(False)
+                fake_logits = unwrap(disc)(torch.cat([agnostic, out.output], dim=1))
+        out = TOMOutput(*(t.float() for t in out))
+        terms = self.loss(out, target, warped_mask=batch["warped_mask"],
+                          fake_logits=None if fake_logits is None else fake_logits.float())
+        ctx.backward_step(terms["total"], "tom")
+        result = {("loss" if k == "total" else k): v.detach() for k, v in terms.items()}
+        if disc is not None:
+            unwrap(disc).requires_grad_(True)
+            with ctx.autocast():
+                # Real and fake in one forward: DDP allows one forward per backward.
+                pair = torch.cat([torch.cat([agnostic, target], 1), torch.cat([agnostic, out.output.detach()], 1)], 0)
+                real, fake = disc(pair).float().chunk(2, dim=0)
+            d_loss = discriminator_loss(real, fake, self.disc_cfg.loss if self.disc_cfg else "hinge")
+            ctx.backward_step(d_loss, "disc")
+            result["disc"] = d_loss.detach()
+        return result
+
+    def predict(self, ctx: StepContext, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
+        return self._forward(ctx.modules["tom"], batch).output, batch["image"]
+
+    def sample_columns(self, ctx: StepContext, batch: dict[str, Any]) -> list[Tensor]:
+        out = self._forward(ctx.modules["tom"], batch)
+        return [batch["image"], batch["cloth"], batch["warped_cloth"], out.output]
