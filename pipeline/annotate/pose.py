@@ -94,7 +94,13 @@ class PoseConfig:
 
 @dataclass
 class PoseResult:
-    """One person's keypoints in pixels of the input image, OpenPose layout (``x, y, confidence``)."""
+    """One person's keypoints in pixels of the input image, OpenPose layout (``x, y, confidence``).
+
+    Body confidence is MediaPipe's landmark visibility. Hand points carry the
+    visibility of the body's wrist on that side and face points that of the
+    nose (MediaPipe gives no per-point score for them); points off the image,
+    or a hand or face not found, are ``0, 0, 0``.
+    """
 
     body: np.ndarray  # (25, 3) BODY_25
     hand_left: np.ndarray  # (21, 3)
