@@ -21,6 +21,7 @@ def main() -> None:
     """Read ``pose:`` params, estimate poses for ``data/augment/<split>/image``, write outs and metrics."""
     params = dict(stage_setup("pose") or {})
     workers = int(params.pop("workers", 1))
+    min_shoulder_confidence = float(params.pop("min_shoulder_confidence", 0.5))
     try:
         config = PoseConfig.from_dict(params)
     except ValueError as exc:
@@ -33,7 +34,7 @@ def main() -> None:
             for folder in (POSE_JSON, POSE_IMG):
                 (tmp / split / folder).mkdir(parents=True, exist_ok=True)
         try:
-            run_and_record(items, PoseJob(config, tmp), metrics, workers, desc="pose")
+            run_and_record(items, PoseJob(config, tmp, min_shoulder_confidence), metrics, workers, desc="pose")
         except WorkerInitError as exc:
             raise SystemExit(f"pose: {exc}") from exc
     metrics.write(METRICS)

@@ -122,6 +122,9 @@ class PoseJob:
 
     config: Any  # PoseConfig
     out_root: Path
+    # MediaPipe returns a guessed skeleton even for a cat; on real people the
+    # shoulders come with confidence near 1, on such guesses well below 0.5.
+    min_shoulder_confidence: float = 0.5
 
     def __call__(self) -> Callable[[ImageItem], ItemResult]:
         from pipeline.annotate.openpose_format import render_skeleton, write_openpose_json
@@ -137,6 +140,10 @@ class PoseJob:
             result = estimator.estimate(rgb)
             if result is None:
                 return ItemResult.skipped(item.name, "no_person", "no pose found", flags)
+            shoulders = float(np.asarray(result.body)[[R_SHOULDER, L_SHOULDER], 2].max())
+            if shoulders < self.min_shoulder_confidence:
+                detail = f"best shoulder confidence {shoulders:.2f} < {self.min_shoulder_confidence}"
+                return ItemResult.skipped(item.name, "implausible_pose", detail, flags)
             flags += _pose_flags(result.body, getattr(result, "people_found", 1))
             base = self.out_root / item.split
             write_openpose_json(file_path(base, POSE_JSON, item.stem), result)
