@@ -1,0 +1,242 @@
+"""Human parsing: label mappings, palette PNGs, the ONNX backend end to end, the mediapipe backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.annotate.parse import (
+    CIHP_LABELS, NoPersonFound, ParseConfig, ParserUnavailable, build_parser, load_parse_png,
+    save_parse_png, to_cihp,
+)
+from pipeline.annotate.parse.labels import (
+    ATR_LABELS, ATR_TO_CIHP, CIHP_PALETTE, DRESS, FACE, HAIR, LIP_LABELS, LIP_TO_CIHP, NECK,
+    PANTS, UPPER,
+)
+from pipeline.annotate.parse.metrics import IoUAccumulator
+from pipeline.annotate.parse.skin import fill_neck
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+# --- label sets ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("labels, table", [(ATR_LABELS, ATR_TO_CIHP), (LIP_LABELS, LIP_TO_CIHP)])
+def test_every_source_id_maps_into_cihp(labels: tuple[str, ...], table: tuple[int, ...]) -> None:
+    assert len(table) == len(labels)
+    assert all(0 <= v < len(CIHP_LABELS) for v in table)
+
+
+def test_mappings_keep_names_and_sides() -> None:
+    for src_labels, table in ((ATR_LABELS, ATR_TO_CIHP), (LIP_LABELS, LIP_TO_CIHP)):
+        for i, name in enumerate(src_labels):
+            if name in CIHP_LABELS:
+                assert CIHP_LABELS[table[i]] == name, name
+    # Lossy entries are deliberate choices.
+    assert LIP_TO_CIHP[LIP_LABELS.index("jumpsuits")] == DRESS
+    assert ATR_TO_CIHP[ATR_LABELS.index("belt")] == PANTS
+    assert ATR_TO_CIHP[ATR_LABELS.index("bag")] == 0
+    # Neither source set has a neck; nothing maps onto CIHP 10 except through fill_neck.
+    assert NECK not in ATR_TO_CIHP and NECK not in LIP_TO_CIHP
+
+
+def test_to_cihp_converts_maps() -> None:
+    atr = np.array([[0, 4, 11], [14, 15, 7]], np.uint8)
+    assert to_cihp(atr, "atr").tolist() == [[0, 5, 13], [14, 15, 6]]
+    with pytest.raises(ValueError, match="unknown label set"):
+        to_cihp(atr, "pascal")
+
+
+def test_fill_neck_marks_face_coloured_background_under_the_face() -> None:
+    h, w = 120, 100
+    skin = (200, 150, 120)
+    rgb = np.full((h, w, 3), 255, np.uint8)
+    labels = np.zeros((h, w), np.uint8)
+    rgb[10:50, 30:70] = skin
+    labels[10:50, 30:70] = FACE
+    rgb[50:70, 40:60] = skin  # neck, left as background by LIP/ATR parsers
+    rgb[70:, 10:90] = (30, 30, 160)
+    labels[70:, 10:90] = UPPER
+    out = fill_neck(labels, rgb)
+    assert (out[52:68, 42:58] == NECK).all()
+    assert (out[50:70, 28:38] == 0).all()  # white backdrop beside the neck stays background
+    assert (out[70:] == labels[70:]).all()
+
+
+# --- palette PNGs ---------------------------------------------------------------------
+
+def test_palette_png_round_trip(tmp_path: Path) -> None:
+    labels = np.arange(20, dtype=np.uint8).repeat(3).reshape(6, 10)
+    path = tmp_path / "p.png"
+    save_parse_png(path, labels)
+    with Image.open(path) as img:
+        assert img.mode == "P"
+        assert img.getpalette()[: 60] == [c for rgb in CIHP_PALETTE for c in rgb]
+    assert np.array_equal(load_parse_png(path), labels)
+
+
+def test_palette_png_rejects_ids_outside_cihp(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="outside CIHP"):
+        save_parse_png(tmp_path / "bad.png", np.full((4, 4), 20, np.uint8))
+    assert not (tmp_path / "bad.png").exists()
+
+
+# --- config ---------------------------------------------------------------------------
+
+def test_config_rejects_unknown_keys_and_bad_values() -> None:
+    with pytest.raises(ValueError, match="unknown parse params"):
+        ParseConfig.from_dict({"backend": "onnx", "onnx_modle_path": "x"})
+    with pytest.raises(ValueError, match="backend"):
+        ParseConfig.from_dict({"backend": "schp"})
+    cfg = ParseConfig.from_dict({"backend": "onnx", "onnx_input_size": [473, 473], "workers": 2})
+    assert cfg.onnx_input_size == (473, 473)
+
+
+# --- onnx backend ---------------------------------------------------------------------
+
+def _export_colour_parser(path: Path) -> None:
+    """A tiny SCHP-shaped network whose ATR logits follow the pixel colour.
+
+    Channel logits read the normalised BGR input: upper-clothes (ATR 4) follows red,
+    pants (ATR 6) green, face (ATR 11) blue, background a constant. Logits come out
+    at 1/4 of the input, like SCHP's, as the second of three outputs (parsing,
+    fusion, edge); the first is deliberately wrong so picking the wrong output fails.
+    """
+    torch = pytest.importorskip("torch")
+
+    class ColourNet(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pool = torch.nn.AvgPool2d(4)
+            self.head = torch.nn.Conv2d(3, 18, 1)
+            with torch.no_grad():
+                self.head.weight.zero_()
+                self.head.bias.fill_(-10.0)
+                self.head.bias[0] = 1.0
+                # input channels are B, G, R
+                for out_ch, in_ch in ((4, 2), (6, 1), (11, 0)):
+                    self.head.weight[out_ch, in_ch, 0, 0] = 1.0
+                    self.head.bias[out_ch] = 0.0
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            fusion = self.head(self.pool(x))
+            edge = fusion[:, :2]
+            return -fusion, fusion, edge
+
+    model = ColourNet().eval()
+    torch.onnx.export(
+        model, (torch.zeros(1, 3, 64, 64),), str(path), dynamo=False,
+        input_names=["input"], output_names=["parsing", "fusion", "edge"],
+    )
+
+
+@pytest.fixture(scope="module")
+def colour_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("onnx") / "colour_parser.onnx"
+    _export_colour_parser(path)
+    return path
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_onnx_backend_end_to_end(colour_model: Path) -> None:
+    h, w = 200, 120  # not the model's aspect: exercises the letterbox and its undoing
+    rgb = np.zeros((h, w, 3), np.uint8)
+    expected = np.zeros((h, w), np.uint8)
+    rgb[:100, :60] = (255, 0, 0)
+    expected[:100, :60] = UPPER
+    rgb[:100, 60:] = (0, 255, 0)
+    expected[:100, 60:] = PANTS
+    rgb[100:, :60] = (0, 0, 255)
+    expected[100:, :60] = FACE
+    cfg = ParseConfig(backend="onnx", onnx_model_path=str(colour_model), onnx_label_set="atr", onnx_input_size=(64, 64))
+    parser = build_parser(cfg)
+    out = parser.parse(rgb)
+    assert out.shape == (h, w) and out.dtype == np.uint8
+    # Away from the region borders (blurred by the 4x pooling) every pixel is right;
+    # with RGB fed instead of BGR, red would come out as face and this fails.
+    inner = np.zeros((h, w), bool)
+    for ys, xs in ((slice(12, 88), slice(12, 48)), (slice(12, 88), slice(72, 108)), (slice(112, 188), slice(12, 48)), (slice(112, 188), slice(72, 108))):
+        inner[ys, xs] = True
+    assert np.array_equal(out[inner], expected[inner])
+    assert (out == expected).mean() > 0.9
+    assert parser.name.startswith("onnx-atr:colour_parser.onnx:")
+    parser.close()
+
+
+def test_onnx_backend_picks_named_output(colour_model: Path) -> None:
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[:, :] = (255, 0, 0)
+    cfg = ParseConfig(backend="onnx", onnx_model_path=str(colour_model), onnx_input_size=(64, 64), onnx_output="parsing")
+    out = build_parser(cfg).parse(rgb)
+    assert not (out == UPPER).any()  # the negated logits never favour red -> upper
+
+
+@pytest.mark.parametrize("path", [None, "/nonexistent/schp_atr.onnx"])
+def test_missing_onnx_model_names_the_param(path: str | None) -> None:
+    with pytest.raises(ParserUnavailable) as info:
+        build_parser(ParseConfig(backend="onnx", onnx_model_path=path))
+    msg = str(info.value)
+    assert "parse.onnx_model_path" in msg
+    assert msg.count(". ") == 0 and msg.endswith(".")  # one sentence
+
+
+def test_corrupt_onnx_model_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ParserUnavailable, match="parse.onnx_model_path"):
+        build_parser(ParseConfig(backend="onnx", onnx_model_path=str(bad)))
+
+
+# --- mediapipe backend ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mp_parser():  # type: ignore[no-untyped-def]
+    parser = build_parser(ParseConfig())
+    yield parser
+    parser.close()
+
+
+def test_mediapipe_parses_a_real_photo(mp_parser) -> None:  # type: ignore[no-untyped-def]
+    cbook = pytest.importorskip("matplotlib.cbook")
+    rgb = np.array(Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB"))
+    out = mp_parser.parse(rgb)
+    assert out.shape == rgb.shape[:2]
+    rows = {lab: np.nonzero(out == lab)[0] for lab in (HAIR, FACE, UPPER)}
+    assert all(len(r) > 0.01 * out.size for r in rows.values())
+    assert rows[HAIR].mean() < rows[FACE].mean() < rows[UPPER].mean()
+    for corner in (out[:20, :20], out[:20, -20:]):
+        assert (corner == 0).all()
+    # The face sits in the middle columns, where the portrait's head is.
+    face_x = np.nonzero(out == FACE)[1].mean()
+    assert 0.3 * rgb.shape[1] < face_x < 0.7 * rgb.shape[1]
+
+
+def test_mediapipe_without_a_person_raises(mp_parser) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(NoPersonFound):
+        mp_parser.parse(np.full((256, 192, 3), 200, np.uint8))
+
+
+def test_iou_accumulator() -> None:
+    acc = IoUAccumulator()
+    truth = np.array([[0, 0, 5, 5]], np.uint8)
+    pred = np.array([[0, 5, 5, 5]], np.uint8)
+    acc.add(pred, truth)
+    rep = acc.report({"bg": (0,), "up": (5,), "face": (13,)})
+    assert rep["bg"] == 0.5 and rep["up"] == pytest.approx(2 / 3) and rep["face"] is None
+    assert rep["mIoU"] == pytest.approx((0.5 + 2 / 3) / 2)
+
+
+@pytest.mark.skipif(not (SHARED / "vitonhd_train16" / "image").is_dir(), reason="shared VITON-HD samples absent")
+def test_mediapipe_quality_on_vitonhd_samples(mp_parser) -> None:  # type: ignore[no-untyped-def]
+    folder = SHARED / "vitonhd_train16"
+    acc = IoUAccumulator()
+    for img_path in sorted((folder / "image").glob("*.jpg")):
+        rgb = np.array(Image.open(img_path).convert("RGB"))
+        acc.add(mp_parser.parse(rgb), load_parse_png(folder / "image-parse-v3" / f"{img_path.stem}.png"))
+    report = acc.report()
+    # Measured 0.767 (benchmarks/bench_parse.py); the floor leaves room for library noise.
+    assert report["mIoU"] >= 0.72, report
+    assert report["background"] >= 0.95 and report["face"] >= 0.7, report
