@@ -1,0 +1,119 @@
+"""Geometric Matching Module (CP-VTON): predict a thin-plate-spline warp that fits the cloth to the person.
+
+Both inputs are resized to a fixed low working resolution (default 256x192), where two
+encoders extract L2-normalised features; their dense correlation is regressed to offsets
+of a GxG lattice of TPS control points; the spline is evaluated at the working size and
+the grid upsampled to the input size, so a 1024x768 input costs about as much as 256x192.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pipeline.models._config import config_from_dict
+from pipeline.models.layers import conv_norm_act
+from pipeline.models.tps import TPSGridGen
+
+_FEATURE_STRIDE = 16  # four stride-2 convolutions in each feature extractor
+_REGRESSOR_STRIDE = 4  # two more in the regressor
+
+
+@dataclass
+class GMMConfig:
+    """GMM hyper-parameters. ``person_channels`` = agnostic 3 + pose maps + parse-agnostic groups."""
+
+    person_channels: int
+    cloth_channels: int = 4  # cloth RGB + cloth mask
+    grid_size: int = 5
+    ngf: int = 64
+    work_size: tuple[int, int] = (256, 192)  # (height, width) where features and the spline are computed
+
+    def __post_init__(self) -> None:
+        self.work_size = tuple(self.work_size)  # type: ignore[assignment]
+        h, w = self.work_size
+        stride = _FEATURE_STRIDE * _REGRESSOR_STRIDE
+        if h % _FEATURE_STRIDE or w % _FEATURE_STRIDE or h < stride or w < stride:
+            raise ValueError(f"work_size {self.work_size} must be multiples of 16 and at least 64 on each side")
+        if self.person_channels < 1 or self.cloth_channels < 1 or self.ngf < 1 or self.grid_size < 2:
+            raise ValueError(f"invalid GMMConfig {self}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GMMConfig:
+        """Build from a params block; unknown keys raise ``ValueError``."""
+        return config_from_dict(cls, data)
+
+
+def feature_extractor(c_in: int, ngf: int) -> nn.Sequential:
+    """Four stride-2 4x4 convolutions (to 1/16) and one 3x3, CP-VTON style."""
+    chans = [c_in, ngf, 2 * ngf, 4 * ngf, 8 * ngf]
+    layers = [conv_norm_act(a, b, kernel=4, stride=2, padding=1) for a, b in zip(chans, chans[1:])]
+    return nn.Sequential(*layers, conv_norm_act(8 * ngf, 8 * ngf, kernel=3))
+
+
+def l2_normalise(x: Tensor) -> Tensor:
+    """Unit-length feature vectors along channels (the correlation then is a cosine similarity)."""
+    return x / torch.sqrt(torch.sum(x * x, dim=1, keepdim=True) + 1e-6)
+
+
+def correlation(person: Tensor, cloth: Tensor) -> Tensor:
+    """``[B, h*w, h, w]``: for each person position, its similarity to every cloth position."""
+    b, c, h, w = person.shape
+    corr = torch.bmm(cloth.reshape(b, c, h * w).transpose(1, 2), person.reshape(b, c, h * w))
+    return corr.reshape(b, h * w, h, w)
+
+
+class GMM(nn.Module):
+    """Regress TPS control-point offsets from person/cloth correlation; see the module docstring."""
+
+    def __init__(self, cfg: GMMConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        ngf, g = cfg.ngf, cfg.grid_size
+        fh, fw = cfg.work_size[0] // _FEATURE_STRIDE, cfg.work_size[1] // _FEATURE_STRIDE
+        self.person_features = feature_extractor(cfg.person_channels, ngf)
+        self.cloth_features = feature_extractor(cfg.cloth_channels, ngf)
+        # No normalisation in the regressor: at 4x3 positions GroupNorm would reduce each channel to
+        # little more than a sign pattern and the offsets would stop depending on the input.
+        self.regressor = nn.Sequential(
+            conv_norm_act(fh * fw, 8 * ngf, kernel=4, stride=2, padding=1, normalise=False),
+            conv_norm_act(8 * ngf, 4 * ngf, kernel=4, stride=2, padding=1, normalise=False),
+            conv_norm_act(4 * ngf, 2 * ngf, kernel=3, normalise=False),
+            conv_norm_act(2 * ngf, ngf, kernel=3, normalise=False),
+            nn.Flatten(),
+        )
+        flat = ngf * (fh // _REGRESSOR_STRIDE) * (fw // _REGRESSOR_STRIDE)
+        self.to_offsets = nn.Linear(flat, 2 * g * g)
+        # Start near the identity warp, but not exactly at it, so gradients reach every layer from step one.
+        nn.init.normal_(self.to_offsets.weight, std=1e-3)
+        nn.init.zeros_(self.to_offsets.bias)
+        self.tps = TPSGridGen(g, cfg.work_size)
+
+    def forward(self, person: Tensor, cloth: Tensor) -> tuple[Tensor, Tensor]:
+        """Return ``grid`` [B, H, W, 2] (in [-1, 1], align_corners=True, for :func:`warp` at the input size)
+        and ``theta`` [B, 2*G*G]: offsets of the lattice points, laid out as ``theta.view(B, G*G, 2)``
+        with (dx, dy) per point, points row-major."""
+        b, _, h, w = cloth.shape
+        p = F.interpolate(person, size=self.cfg.work_size, mode="area")
+        c = F.interpolate(cloth, size=self.cfg.work_size, mode="area")
+        corr = correlation(l2_normalise(self.person_features(p)), l2_normalise(self.cloth_features(c)))
+        corr = l2_normalise(F.relu(corr))
+        theta = torch.tanh(self.to_offsets(self.regressor(corr)))
+        grid = self.tps(theta.reshape(b, -1, 2))  # [B, h0, w0, 2] at the working size
+        grid = F.interpolate(grid.permute(0, 3, 1, 2), size=(h, w), mode="bilinear", align_corners=True)
+        return grid.permute(0, 2, 3, 1), theta
+
+
+def warp(image: Tensor, grid: Tensor, padding_mode: str = "border") -> Tensor:
+    """Sample ``image`` [B, C, H, W] at ``grid`` [B, H', W', 2] (bilinear, ``align_corners=True``).
+
+    ``padding_mode="border"`` (the default, as CP-VTON) repeats the edge pixels where the grid
+    leaves the image, which suits cloth photos on a plain background; use ``"zeros"`` for masks
+    when the outside must count as empty (a cloth mask's border is background anyway, so
+    ``"border"`` is fine for masks too).
+    """
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode=padding_mode, align_corners=True)

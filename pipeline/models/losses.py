@@ -1,0 +1,171 @@
+"""Training losses of the geometric matching (GMM) and try-on (TOM) modules.
+
+Every loss returns a dict of its unweighted terms plus ``total`` (the weighted sum), so the
+training loop can log each term. Terms whose weight is 0 are not computed (reported as 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pipeline.models._config import config_from_dict
+from pipeline.models.discriminator import GanLoss, generator_adversarial_loss
+from pipeline.models.tom import TOMOutput
+from pipeline.models.vgg import LAYERS, VGG19Features
+
+# CP-VTON's per-layer perceptual weights for relu1_2 .. relu4_2: shallow layers have larger
+# activations per unit of visual difference, so they count less.
+PERCEPTUAL_LAYER_WEIGHTS: dict[str, float] = {"relu1_2": 1 / 32, "relu2_2": 1 / 16, "relu3_2": 1 / 8, "relu4_2": 1 / 4}
+
+
+@dataclass
+class GMMLossWeights:
+    """``l1``: warped cloth vs the worn cloth; ``mask``: warped cloth mask vs the worn region;
+    ``smooth``: second-order smoothness of the TPS control points (CP-VTON+ grid constraint)."""
+
+    l1: float = 1.0
+    mask: float = 1.0
+    smooth: float = 1.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GMMLossWeights:
+        """Build from a params block; unknown keys raise ``ValueError``."""
+        return config_from_dict(cls, data)
+
+
+@dataclass
+class TOMLossWeights:
+    """Weights of the TOM loss terms (the defaults are the reference recipe's).
+
+    ``mask`` is CP-VTON's L1 between the composition mask and the warped cloth mask, which keeps
+    the generator from ignoring the warped cloth; it needs ``warped_mask`` at call time.
+    """
+
+    l1: float = 1.0
+    perceptual: float = 1.0
+    style: float = 100.0
+    adversarial: float = 0.01
+    mask: float = 1.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TOMLossWeights:
+        """Build from a params block; unknown keys raise ``ValueError``."""
+        return config_from_dict(cls, data)
+
+
+def grid_smoothness(theta: Tensor, grid_size: int) -> Tensor:
+    """Mean absolute second difference of the control points along rows and columns.
+
+    The lattice itself is linear, so only the offsets matter; any affine warp costs nothing,
+    while folds and local kinks do.
+    """
+    off = theta.reshape(theta.shape[0], grid_size, grid_size, 2)
+    d_x = off[:, :, 2:] - 2 * off[:, :, 1:-1] + off[:, :, :-2]
+    d_y = off[:, 2:] - 2 * off[:, 1:-1] + off[:, :-2]
+    return d_x.abs().mean() + d_y.abs().mean()
+
+
+def gmm_loss(
+    warped_cloth: Tensor,
+    person: Tensor,
+    worn_mask: Tensor,
+    theta: Tensor,
+    grid_size: int,
+    warped_mask: Tensor | None = None,
+    weights: GMMLossWeights | None = None,
+) -> dict[str, Tensor]:
+    """GMM loss terms.
+
+    ``warped_cloth`` and ``person`` [B, 3, H, W] in [-1, 1]; ``worn_mask`` [B, 1, H, W] in {0, 1}:
+    where the person wears the garment (from the parse map). ``l1`` compares the two images inside
+    that region only (outside it the person shows skin or background, nothing to match);
+    ``mask`` (needs ``warped_mask``) then stops the warped garment from spilling outside it.
+    """
+    w = weights or GMMLossWeights()
+    zero = warped_cloth.new_zeros(())
+    terms = {
+        "l1": ((warped_cloth - person) * worn_mask).abs().mean() if w.l1 else zero,
+        "mask": (warped_mask - worn_mask).abs().mean() if w.mask and warped_mask is not None else zero,
+        "smooth": grid_smoothness(theta, grid_size) if w.smooth else zero,
+    }
+    terms["total"] = w.l1 * terms["l1"] + w.mask * terms["mask"] + w.smooth * terms["smooth"]
+    return terms
+
+
+def gram(features: Tensor) -> Tensor:
+    """Channel Gram matrix normalised by the feature map size."""
+    b, c, h, w = features.shape
+    f = features.reshape(b, c, h * w)
+    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+
+
+class TOMLoss(nn.Module):
+    """L1 + VGG19 perceptual + style (Gram) + composition-mask + adversarial terms for the TOM.
+
+    The VGG is built from ``vgg_weights`` (None: torchvision's cache) when the perceptual or
+    style weight is non-zero and no ``vgg`` module is passed; missing weights raise
+    :class:`~pipeline.models.vgg.MissingWeightsError`. ``vgg_size`` (H, W) resizes images before
+    the VGG to bound its cost at high resolution (None: full size).
+    """
+
+    def __init__(
+        self,
+        weights: TOMLossWeights | None = None,
+        vgg: VGG19Features | None = None,
+        vgg_weights: str | Path | None = None,
+        vgg_size: tuple[int, int] | None = None,
+        gan_loss: GanLoss = "hinge",
+    ) -> None:
+        super().__init__()
+        self.weights = weights or TOMLossWeights()
+        needs_vgg = bool(self.weights.perceptual or self.weights.style)
+        self.vgg = (vgg or VGG19Features(vgg_weights)) if needs_vgg else None
+        self.vgg_size = tuple(vgg_size) if vgg_size else None
+        self.gan_loss = gan_loss
+
+    def forward(
+        self,
+        out: TOMOutput,
+        target: Tensor,
+        warped_mask: Tensor | None = None,
+        fake_logits: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """Terms for generator output ``out`` vs ``target`` [B, 3, H, W] in [-1, 1].
+
+        ``fake_logits``: the discriminator's logits on ``out.output`` (not detached); without them
+        the adversarial term is 0. ``warped_mask`` enables the composition-mask term.
+        """
+        w = self.weights
+        zero = target.new_zeros(())
+        terms = dict.fromkeys(("l1", "perceptual", "style", "mask", "adversarial"), zero)
+        if w.l1:
+            terms["l1"] = F.l1_loss(out.output, target)
+        if self.vgg is not None:
+            terms["perceptual"], terms["style"] = self._vgg_terms(out.output, target)
+        if w.mask and warped_mask is not None:
+            terms["mask"] = F.l1_loss(out.comp_mask, warped_mask)
+        if w.adversarial and fake_logits is not None:
+            terms["adversarial"] = generator_adversarial_loss(fake_logits, self.gan_loss)
+        terms["total"] = sum(getattr(w, k) * v for k, v in terms.items())
+        return terms
+
+    def _vgg_terms(self, output: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        assert self.vgg is not None
+        if self.vgg_size is not None:
+            output = F.interpolate(output, size=self.vgg_size, mode="bilinear", align_corners=False, antialias=True)
+            target = F.interpolate(target, size=self.vgg_size, mode="bilinear", align_corners=False, antialias=True)
+        # The target side needs no graph.
+        feats_out = self.vgg(output)
+        with torch.no_grad():
+            feats_tgt = self.vgg(target)
+        perceptual = sum(
+            PERCEPTUAL_LAYER_WEIGHTS[k] * F.l1_loss(feats_out[k], feats_tgt[k]) for k in LAYERS
+        )
+        style = sum(F.l1_loss(gram(feats_out[k]), gram(feats_tgt[k])) for k in LAYERS)
+        return perceptual, style  # type: ignore[return-value]
