@@ -18,7 +18,7 @@ import numpy as np
 
 from pipeline.annotate.parse.colour_model import ColourGMM
 from pipeline.annotate.parse.labels import (
-    FACE, HAIR, LEFT_ARM, LEFT_LEG, LEFT_SHOE, NECK, PANTS, RIGHT_ARM, RIGHT_LEG,
+    DRESS, FACE, HAIR, LEFT_ARM, LEFT_LEG, LEFT_SHOE, NECK, PANTS, RIGHT_ARM, RIGHT_LEG,
     RIGHT_SHOE, SKIRT, UPPER,
 )
 from pipeline.annotate.parse.landmarks import CHIN, FACE_FEATURES, FACE_OVAL, BodyLandmarks
@@ -64,6 +64,16 @@ def _components_touching(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     _, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     ids = np.unique(comp[seeds & mask])
     return np.isin(comp, ids[ids > 0])
+
+
+def _drop_small(mask: np.ndarray, min_area: float) -> np.ndarray:
+    """``mask`` without its connected components smaller than ``min_area`` pixels."""
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return mask
+    keep = np.zeros(n, bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
+    return keep[comp]
 
 
 def _open(mask: np.ndarray, k: int) -> np.ndarray:
@@ -184,6 +194,9 @@ def label_regions(rgb: np.ndarray, lm: BodyLandmarks, s: RegionSettings) -> np.n
 
     # Skin elsewhere: named by the nearest chain, dropped when far from every chain.
     body_skin = skin & ~face & ~hair & (dist < 0.45 * g.sw)
+    # Skin-coloured flecks of a print (leopard, sequins) are not skin: real exposed
+    # skin comes in patches at least a few percent of a shoulder width across.
+    body_skin = _drop_small(body_skin, (0.12 * g.sw) ** 2)
     labels = np.zeros(shape, np.uint8)
 
     # Shoes: non-skin just around each visible foot.
@@ -204,7 +217,8 @@ def label_regions(rgb: np.ndarray, lm: BodyLandmarks, s: RegionSettings) -> np.n
 
     labels[upper] = UPPER
     if lower.any():
-        labels[lower] = _bottom_kind(lower, g, shape)
+        # All the clothing in one bottom piece means the dress case of _split_clothes.
+        labels[lower] = DRESS if not upper.any() and clothes.any() else _bottom_kind(lower, g, shape)
     for cid, lab_id in CHAIN_SKIN_LABEL.items():
         labels[body_skin & (chain == cid)] = lab_id
     labels[face] = FACE
@@ -302,6 +316,10 @@ def _split_clothes(
     sep_lo = np.mean(lo_gmm.log_likelihood(lab[lower_seed]) > up_gmm.log_likelihood(lab[lower_seed]))
     sep_up = np.mean(up_gmm.log_likelihood(lab[upper_seed]) > lo_gmm.log_likelihood(lab[upper_seed]))
     if min(sep_lo, sep_up) < 0.7:
+        # Same colour above and below the waist: a dress when nothing separates the
+        # legs under the crotch (skirt-like), else a matching top and trousers.
+        if _bottom_kind(below_waist, g, clothes.shape) == SKIRT:
+            return np.zeros_like(clothes), clothes
         return geometric
     ys, xs = np.nonzero(clothes)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
