@@ -77,6 +77,9 @@ class AugmentConfig:
         for key in ("image_pad", "cloth_pad"):
             if key in data:
                 data[key] = _pad(data[key], f"augment.{key}")
+        for key in ("variants", "seed", "jpeg_quality", "workers"):
+            if key in data and (not isinstance(data[key], int) or isinstance(data[key], bool)):
+                raise ValueError(f"augment.{key} must be an integer, got {data[key]!r}")
         cfg = cls(size=(int(size[0]), int(size[1])), **data)
         if cfg.variants < 1:
             raise ValueError("augment.variants must be >= 1 (it counts the untouched original)")

@@ -78,9 +78,10 @@ def process_pair(row: dict[str, str], out_dir: str, root: str, augmenter: PairAu
     count = aug.cfg.variants if split == "train" else 1
     rows = []
     base = Path(out_dir) / split
+    person, cloth = aug.fit(person, cloth)
     for variant in range(count):
         name = f"{pair_id}_{variant:02d}.jpg"
-        p_img, c_img = aug.variant(person, cloth, pair_id, variant)
+        p_img, c_img = aug.augment_fitted(person, cloth, pair_id, variant)
         (base / "image" / name).write_bytes(encode_jpeg(Image.fromarray(p_img), aug.cfg.jpeg_quality))
         (base / "cloth" / name).write_bytes(encode_jpeg(Image.fromarray(c_img), aug.cfg.jpeg_quality))
         rows.append({"name": name, "split": split, "pair_id": pair_id, "variant": variant, "category": row.get("category", "")})

@@ -42,7 +42,12 @@ class PairAugmenter:
         self, person: np.ndarray, cloth: np.ndarray, pair_id: str, variant: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """Variant ``variant`` of a pair; 0 is the untouched original, only fitted to size."""
-        person, cloth = self.fit(person, cloth)
+        return self.augment_fitted(*self.fit(person, cloth), pair_id, variant)
+
+    def augment_fitted(
+        self, person: np.ndarray, cloth: np.ndarray, pair_id: str, variant: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`variant` for images already passed through :meth:`fit` (fit once, vary many)."""
         if variant == 0:
             return person, cloth
         seed = self.cfg.seed

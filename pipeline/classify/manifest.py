@@ -89,6 +89,9 @@ def classify_manifest(
                 del img
             except ImageRejected as exc:
                 verdict, detail = Verdict(REJECTED, "unreadable"), exc.reason
+            except Exception as exc:  # noqa: BLE001 - one odd picture must not stop the catalogue
+                log.error("classify failed", item=rel, exc_info=True)
+                verdict, detail = Verdict(REJECTED, "classify_error"), f"{type(exc).__name__}: {exc}"[:200]
             labels[verdict.label] += 1
             if verdict.label == REJECTED:
                 reasons[verdict.reason] += 1
