@@ -80,6 +80,8 @@ class Catalog:
     images: dict[str, bytes]  # URL path -> JPEG bytes
     designs: dict[str, GarmentDesign] = field(default_factory=dict)  # product_id -> design
     build_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    renders: int = 0  # garment shots and photos rendered, re-draws included
 
     def product(self, product_id: str) -> Product | None:
         """The product with ``product_id``, or None."""
@@ -138,6 +140,7 @@ class _Builder:
         self.garment_hashes = _UniqueImages(cfg.min_phash_distance)
         self.person_hashes = _UniqueImages(cfg.min_phash_distance)
         self.names: set[str] = set()
+        self.renders = 0
         order = _rng(cfg.seed, 0)
         self.kinds = [list(KINDS)[i] for i in order.permutation(len(KINDS))]
         self.prints = [PRINTS[i] for i in order.permutation(len(PRINTS))]
@@ -161,6 +164,7 @@ class _Builder:
             design = draw_design(rng, kind, print_name)
             if design.display_name in self.names:
                 continue
+            self.renders += 1
             img = _jpeg(render_garment(design, rng, cfg.image_width, cfg.image_height), cfg.jpeg_quality)
             dist, h = self.garment_hashes.distance(img)
             if best is None or dist > best[0]:
@@ -185,6 +189,7 @@ class _Builder:
         best: tuple[int, bytes, imagehash.ImageHash] | None = None
         for attempt in range(MAX_PERSON_TRIES):
             variant = draw_variant(_rng(cfg.seed, 2, index, attempt), base, flip)
+            self.renders += 1
             img = _jpeg(render_person(design, analysis, variant, cfg.image_width, cfg.image_height), cfg.jpeg_quality)
             dist, h = self.person_hashes.distance(img)
             if best is None or dist > best[0]:
@@ -207,7 +212,7 @@ def _ids(seed: int, index: int, tag: str = "") -> tuple[str, str]:
 @functools.lru_cache(maxsize=4)
 def build_catalog(cfg: DemoShopConfig) -> Catalog:
     """Build (or return the cached build of) the catalogue for ``cfg``."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     builder = _Builder(cfg)
     products: list[Product] = []
     images: dict[str, bytes] = {}
@@ -269,12 +274,16 @@ def build_catalog(cfg: DemoShopConfig) -> Catalog:
         images=images,
         designs=designs,
         build_seconds=time.perf_counter() - started,
+        cpu_seconds=time.process_time() - cpu_started,
+        renders=builder.renders,
     )
     log.info(
         "demo shop built",
         products=len(products),
         images=len(images),
         seconds=round(catalog.build_seconds, 2),
+        cpu_seconds=round(catalog.cpu_seconds, 2),
+        renders=catalog.renders,
         seed=cfg.seed,
     )
     return catalog

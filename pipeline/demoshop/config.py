@@ -28,7 +28,7 @@ class DemoShopConfig:
     # The build re-draws a product's look until every image is at least this far
     # (perceptual-hash Hamming distance) from all others, so the crawler's
     # near-duplicate filter never eats a real product.
-    min_phash_distance: int = 12
+    min_phash_distance: int = 10
     # Add a robots-disallowed product, a dangling image link and a duplicate garment,
     # so a default crawl exercises the crawler's defences.
     traps: bool = True

@@ -185,9 +185,13 @@ def analyse_photo(image: np.ndarray) -> PhotoAnalysis:
     gamma = float(np.clip(0.16 / max(q75 - q25, 1e-3), 0.35, 1.0))
     shading = np.clip(np.exp(gamma * log_light), 0.45, 1.5).astype(np.float32)
 
-    # Feather inside the edge so no new colour bleeds onto the background.
-    inner = cv2.erode(filled, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
-    soft = cv2.GaussianBlur(inner.astype(np.float32), (0, 0), sigmaX=1.0) * np.clip(person * 1.5, 0, 1)
+    # Grow out to the silhouette, where the old colour would otherwise leave a dark
+    # rim; past it the person mask hands over to the new backdrop anyway.
+    # Only outwards: collars, faces and hands next to the garment keep their colour.
+    near_outside = cv2.dilate((person < 0.5).astype(np.uint8), np.ones((9, 9), np.uint8))
+    grown = cv2.dilate(filled, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
+    grown = grown & near_outside & (person > 0.05) & (keep_out == 0)
+    soft = cv2.GaussianBlur((filled | grown).astype(np.float32), (0, 0), sigmaX=1.0)
     log.debug("garment region", pixels=int(filled.sum()), threshold=round(threshold, 1), holes=int(holes.sum()), gamma=round(gamma, 2))
     return PhotoAnalysis(
         image=image,
