@@ -33,23 +33,26 @@ class MediapipeParser:
         """HxW CIHP ids for an HxWx3 RGB picture; raises NoPersonFound when nobody is there."""
         rgb = check_rgb(rgb)
         h, w = rgb.shape[:2]
-        scale = min(1.0, self.cfg.mp_work_long_side / max(h, w))
-        small = rgb if scale == 1.0 else cv2.resize(rgb, (max(16, round(w * scale)), max(16, round(h * scale))), interpolation=cv2.INTER_AREA)
+        # Always the same working size, up or down: the texture and colour rules are
+        # calibrated in its pixels, and small pictures gain from the finer grid.
+        scale = self.cfg.mp_work_long_side / max(h, w)
+        size = (max(16, round(w * scale)), max(16, round(h * scale)))
+        small = rgb if size == (w, h) else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         lm = self._detector.detect(small)
         if lm is None:
             raise NoPersonFound("no person detected")
         labels = label_regions(small, lm, self._settings)
         if labels.shape == (h, w):
             return labels
-        return _upsample(labels, lm.person_prob, (h, w), self.cfg.mp_person_threshold)
+        return _resize_labels(labels, lm.person_prob, (h, w), self.cfg.mp_person_threshold)
 
     def close(self) -> None:
         """Free the mediapipe graphs."""
         self._detector.close()
 
 
-def _upsample(labels: np.ndarray, prob: np.ndarray, size: tuple[int, int], threshold: float) -> np.ndarray:
-    """Nearest-label upsampling, with the silhouette taken from the smooth segmentation."""
+def _resize_labels(labels: np.ndarray, prob: np.ndarray, size: tuple[int, int], threshold: float) -> np.ndarray:
+    """Nearest-label resizing, with the silhouette taken from the smooth segmentation."""
     h, w = size
     up = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
     fg_small = labels > 0

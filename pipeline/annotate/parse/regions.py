@@ -156,6 +156,13 @@ def _chain_map(shape: tuple[int, int], lm: BodyLandmarks, g: _Geometry, chin: np
     return dist, lut[lab]
 
 
+def _texture(lum: np.ndarray) -> np.ndarray:
+    """Local busyness: mean absolute Laplacian over a small window, square-root scaled
+    so smooth skin (~10) and hair strands (~30) sit a few model spreads apart."""
+    lap = np.abs(cv2.Laplacian(lum.astype(np.float32), cv2.CV_32F, ksize=3))
+    return 8.0 * np.sqrt(cv2.blur(lap, (7, 7)))
+
+
 def _lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
 
@@ -247,9 +254,12 @@ def _face_and_hair(
         person & ~skin & (yy > g.sh_y + 0.25 * g.th) & (yy < g.hip_y - 0.45 * g.th)
         & (np.abs(xx - g.sh_mid[0]) < 0.25 * g.sw)
     )
-    hair_gmm = ColourGMM.fit(lab[hair_seed], k=2)
-    skin_gmm = ColourGMM.fit(lab[inner], k=2)
-    cloth_gmm = ColourGMM.fit(lab[torso_core], k=3)
+    # Colour alone confuses blond or brown hair with skin; texture tells them apart
+    # (strands are busy, skin and most cloth are smooth), so it is a fourth feature.
+    feat = np.concatenate([lab, _texture(lab[..., 0])[..., None]], axis=-1)
+    hair_gmm = ColourGMM.fit(feat[hair_seed], k=2, min_std=6.0)
+    skin_gmm = ColourGMM.fit(feat[inner], k=2, min_std=6.0)
+    cloth_gmm = ColourGMM.fit(feat[torso_core], k=3, min_std=6.0)
     # Arms count against hair only when raised beside the head; below the chin long
     # hair lies over the shoulders and upper arms, and colour alone decides.
     zone = person & ~(near_arm & (yy < chin_y)) & (yy < g.sh_y + 1.2 * g.th) & (np.abs(xx - fcx) < 0.8 * g.sw)
@@ -259,7 +269,7 @@ def _face_and_hair(
         hull = cv2.convexHull(np.round(lm.face[list(FACE_FEATURES)]).astype(np.int32))
         features = _mask_from_poly(person.shape, hull.reshape(-1, 2).astype(np.float32))
     idx = np.nonzero(zone)
-    px = lab[idx]
+    px = feat[idx]
     neg = np.full(len(px), -1e9, np.float32)
     l_hair = hair_gmm.log_likelihood(px) if hair_gmm is not None else neg
     l_skin = skin_gmm.log_likelihood(px) if skin_gmm is not None else neg
