@@ -26,6 +26,7 @@ from PIL import Image
 
 from pipeline.demoshop import DemoShopConfig, build_catalog, running_demo_shop
 from pipeline.demoshop.designs import PALETTE, GarmentDesign
+from pipeline.demoshop.garment_region import GarmentRegionError, analyse_photo
 from pipeline.demoshop.pages import render_product
 from pipeline.demoshop.persons import analyse_base_photo, draw_variant, garment_mask, render_person
 
@@ -187,6 +188,11 @@ def test_person_photo_carries_the_garment_colour(base, colour):
     outside = img[garment_mask(analysis, variant, 600, 800) < 0.01]
     near = np.mean(np.abs(outside.astype(int) - np.asarray(PALETTE[colour])).max(axis=1) < 20)
     assert near < 0.1
+
+
+def test_photo_without_a_person_is_refused_clearly():
+    with pytest.raises(GarmentRegionError):
+        analyse_photo(np.full((400, 300, 3), 200, np.uint8))
 
 
 _ANALYSES: dict[str, object] = {}

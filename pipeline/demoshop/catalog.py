@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from pipeline.demoshop.config import DemoShopConfig
 from pipeline.demoshop.designs import KINDS, PRINTS, GarmentDesign, draw_design
-from pipeline.demoshop.garment_region import PhotoAnalysis
+from pipeline.demoshop.garment_region import GarmentRegionError, PhotoAnalysis
 from pipeline.demoshop.garments import render_garment
 from pipeline.demoshop.persons import analyse_base_photo, draw_variant, render_person
 from pipeline.log import get_logger
@@ -47,6 +47,10 @@ BASE_PRICE: dict[str, float] = {
 }
 MAX_GARMENT_TRIES = 16
 MAX_PERSON_TRIES = 32
+
+
+class DemoShopBuildError(RuntimeError):
+    """The catalogue cannot be built (no usable base photo)."""
 
 
 @dataclass(frozen=True)
@@ -145,12 +149,25 @@ class _Builder:
         self.kinds = [list(KINDS)[i] for i in order.permutation(len(KINDS))]
         self.prints = [PRINTS[i] for i in order.permutation(len(PRINTS))]
 
+        # Each base photo is analysed once per build; one that fails is left out.
+        self.bases: list[str] = []
+        for base in cfg.base_photos:
+            try:
+                self.analyses[(base, False)] = analyse_base_photo(base)
+            except (GarmentRegionError, OSError, ValueError) as exc:
+                log.warning("base photo unusable, left out", base=base, error=str(exc))
+                continue
+            self.bases.append(base)
+        if not self.bases:
+            raise DemoShopBuildError(
+                f"demo shop: none of the base photos {list(cfg.base_photos)} could be used "
+                "(see the warnings above); check the matplotlib and scikit-image installs"
+            )
+
     def analysis(self, base: str, flip: bool) -> PhotoAnalysis:
         key = (base, flip)
         if key not in self.analyses:
-            if (base, False) not in self.analyses:
-                self.analyses[(base, False)] = analyse_base_photo(base)
-            self.analyses[key] = self.analyses[(base, False)].flipped() if flip else self.analyses[(base, False)]
+            self.analyses[key] = self.analyses[(base, False)].flipped()
         return self.analyses[key]
 
     def garment(self, index: int) -> tuple[GarmentDesign, bytes]:
@@ -162,7 +179,8 @@ class _Builder:
         for attempt in range(MAX_GARMENT_TRIES):
             rng = _rng(cfg.seed, 1, index, attempt)
             design = draw_design(rng, kind, print_name)
-            if design.display_name in self.names:
+            # Names stay unique while the colour draws allow it.
+            if design.display_name in self.names and attempt < MAX_GARMENT_TRIES // 2:
                 continue
             self.renders += 1
             img = _jpeg(render_garment(design, rng, cfg.image_width, cfg.image_height), cfg.jpeg_quality)
@@ -171,7 +189,7 @@ class _Builder:
                 best = (dist, design, img, h)
             if dist >= cfg.min_phash_distance:
                 break
-        assert best is not None, "every garment draw repeated a product name"
+        assert best is not None  # the later attempts always render
         dist, design, img, h = best
         if dist < cfg.min_phash_distance:
             log.warning("garment shot close to another", index=index, phash_distance=dist)
@@ -182,7 +200,7 @@ class _Builder:
     def person(self, index: int, design: GarmentDesign) -> bytes:
         """A photo of ``design`` worn, framed unlike every earlier photo."""
         cfg = self.cfg
-        bases = cfg.base_photos
+        bases = self.bases
         base = bases[index % len(bases)]
         flip = (index // len(bases)) % 2 == 1
         analysis = self.analysis(base, flip)

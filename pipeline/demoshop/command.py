@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import threading
 
+from pipeline.demoshop.catalog import DemoShopBuildError
 from pipeline.demoshop.config import DemoShopConfig
 from pipeline.demoshop.server import running_demo_shop
 from pipeline.log import get_logger
@@ -45,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
             threading.Event().wait()
     except KeyboardInterrupt:
         log.info("demo shop stopped")
+    except DemoShopBuildError as exc:
+        log.error("cannot build the demo shop", error=str(exc))
+        return 1
     except OSError as exc:
         log.error("cannot serve the demo shop", host=args.host, port=args.port, error=str(exc))
         return 1

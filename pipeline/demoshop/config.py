@@ -34,8 +34,8 @@ class DemoShopConfig:
     traps: bool = True
 
     def __post_init__(self) -> None:
-        if self.products < 1:
-            raise ValueError(f"demo shop: products must be >= 1, got {self.products}")
+        if not 1 <= self.products <= 1000:
+            raise ValueError(f"demo shop: products must be in 1..1000, got {self.products}")
         if self.per_page < 1:
             raise ValueError(f"demo shop: per_page must be >= 1, got {self.per_page}")
         if min(self.image_width, self.image_height) < 64 or max(self.image_width, self.image_height) > 4096:
