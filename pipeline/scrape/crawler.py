@@ -167,6 +167,7 @@ def _crawl_source(run: _Run, source: SourceConfig) -> SourceStats:
                 run.metrics.skip("page_unparseable", public_page, repr(exc))
                 continue
             stats.pages_fetched += 1
+            queued.add(page.final_url)  # a redirected page is not fetched again under its final URL
             if content.jsonld_errors:
                 log.warning("bad json-ld", page=public_page, blocks=content.jsonld_errors)
             for product in content.products:
