@@ -129,3 +129,18 @@ def test_killed_stage_resumes_without_refetching(tmp_path: Path) -> None:
     assert sorted(p.name for p in (out / "images").iterdir()) == sorted(Path(p).name for p in manifest["path"])
     metrics = json.loads((tmp_path / "metrics" / "scrape.json").read_text())
     assert metrics["items_out"] == N and metrics["images_reused"] == len(done)
+
+
+def test_page_and_per_product_limits(shop: Any, tmp_path: Path) -> None:
+    site, base = shop
+    p = params(base)
+    p["sources"][0]["max_pages"] = 3  # the catalogue and two products
+    metrics = StageMetrics("scrape")
+    frame = crawl(ScrapeConfig.from_dict(p), tmp_path / "a", metrics, path_root=tmp_path)
+    assert len(frame) == 2 and metrics.extra["pages_fetched"] == 3
+    assert [x for x in site.paths() if x.startswith("/p/")] == ["/p/0", "/p/1"]
+    site.add("/p/0", s.jsonld_page({"@type": "Product", "sku": "P0", "image": [f"/img/{i}.jpg" for i in range(4)]}))
+    p["sources"][0].update(max_pages=2, max_images_per_product=2)
+    metrics = StageMetrics("scrape")
+    frame = crawl(ScrapeConfig.from_dict(p), tmp_path / "b", metrics, path_root=tmp_path)
+    assert list(frame.image_url) == [f"{base}/img/0.jpg", f"{base}/img/1.jpg"] and metrics.items_in == 2
