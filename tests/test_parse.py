@@ -229,6 +229,19 @@ def test_iou_accumulator() -> None:
     assert rep["mIoU"] == pytest.approx((0.5 + 2 / 3) / 2)
 
 
+@pytest.mark.skipif(not (SHARED / "persons").is_dir(), reason="shared person photos absent")
+def test_mediapipe_handles_full_body_and_half_body_photos(mp_parser) -> None:  # type: ignore[no-untyped-def]
+    # Dress Code full-body shots (small heads, feet in view) and demo models.
+    paths = sorted((SHARED / "persons").glob("ootd_05*_0.jpg"))[:4] + sorted((SHARED / "persons").glob("ootd_model_*.png"))[:2]
+    assert paths
+    for path in paths:
+        rgb = np.array(Image.open(path).convert("RGB"))
+        out = mp_parser.parse(rgb)
+        assert out.shape == rgb.shape[:2] and out.max() < len(CIHP_LABELS)
+        assert (out == FACE).any() and np.isin(out, (UPPER, DRESS)).any(), path.name
+        assert out[0, 0] == 0 and out[0, -1] == 0
+
+
 @pytest.mark.skipif(not (SHARED / "vitonhd_train16" / "image").is_dir(), reason="shared VITON-HD samples absent")
 def test_mediapipe_quality_on_vitonhd_samples(mp_parser) -> None:  # type: ignore[no-untyped-def]
     folder = SHARED / "vitonhd_train16"
@@ -237,6 +250,6 @@ def test_mediapipe_quality_on_vitonhd_samples(mp_parser) -> None:  # type: ignor
         rgb = np.array(Image.open(img_path).convert("RGB"))
         acc.add(mp_parser.parse(rgb), load_parse_png(folder / "image-parse-v3" / f"{img_path.stem}.png"))
     report = acc.report()
-    # Measured 0.767 (benchmarks/bench_parse.py); the floor leaves room for library noise.
-    assert report["mIoU"] >= 0.72, report
+    # Measured 0.78 (benchmarks/bench_parse.py); the floor leaves room for library noise.
+    assert report["mIoU"] >= 0.74, report
     assert report["background"] >= 0.95 and report["face"] >= 0.7, report

@@ -20,8 +20,7 @@ class ColourGMM:
     def fit(cls, lab_pixels: np.ndarray, k: int = 3, min_std: float = 4.0) -> "ColourGMM | None":
         """Fit to NxD samples; None when there are too few to say anything."""
         x = np.asarray(lab_pixels, dtype=np.float32)
-        x = x.reshape(len(x), -1)
-        if len(x) < 20:
+        if x.ndim != 2 or len(x) < 20:
             return None
         if len(x) > 4000:
             # A fixed stride keeps the fit deterministic and cheap.
@@ -50,8 +49,7 @@ class ColourGMM:
 
     def log_likelihood(self, lab_pixels: np.ndarray) -> np.ndarray:
         """Per-sample log density (up to a shared constant) of NxD samples."""
-        x = np.asarray(lab_pixels, dtype=np.float32)
-        x = x.reshape(len(x), -1)
+        x = np.asarray(lab_pixels, dtype=np.float32).reshape(-1, self.means.shape[1])
         best = np.full(len(x), -np.inf, dtype=np.float32)
         for mean, inv, norm in zip(self.means, self.inv_covs, self.log_norms):
             # Whitening with the Cholesky factor turns the quadratic form into three

@@ -7,7 +7,7 @@ import numpy as np
 
 from pipeline.annotate.parse.base import check_rgb
 from pipeline.annotate.parse.config import ParseConfig
-from pipeline.annotate.parse.errors import NoPersonFound
+from pipeline.annotate.parse.errors import NoPersonFound, ParseError
 from pipeline.annotate.parse.landmarks import LandmarkDetector
 from pipeline.annotate.parse.regions import RegionSettings, label_regions
 
@@ -41,7 +41,12 @@ class MediapipeParser:
         lm = self._detector.detect(small)
         if lm is None:
             raise NoPersonFound("no person detected")
-        labels = label_regions(small, lm, self._settings)
+        try:
+            labels = label_regions(small, lm, self._settings)
+        except (ValueError, np.linalg.LinAlgError, cv2.error) as exc:
+            # Degenerate geometry (a sliver of a person, landmarks on top of each
+            # other) must cost one picture, not the run.
+            raise ParseError(f"region labelling failed: {exc}") from exc
         if labels.shape == (h, w):
             return labels
         return _resize_labels(labels, lm.person_prob, (h, w), self.cfg.mp_person_threshold)

@@ -258,11 +258,16 @@ def _face_and_hair(
     # (strands are busy, skin and most cloth are smooth), so it is a fourth feature.
     feat = np.concatenate([lab, _texture(lab[..., 0])[..., None]], axis=-1)
     hair_gmm = ColourGMM.fit(feat[hair_seed], k=2, min_std=6.0)
-    skin_gmm = ColourGMM.fit(feat[inner], k=2, min_std=6.0)
+    # The cheek sample also holds eyes, brows and nostrils; keeping its smoother half
+    # leaves bare skin, which would otherwise claim every textured hair strand.
+    skin_px = feat[inner]
+    if len(skin_px) >= 60:
+        skin_px = skin_px[skin_px[:, 3] <= np.quantile(skin_px[:, 3], 0.5)]
+    skin_gmm = ColourGMM.fit(skin_px, k=2, min_std=6.0)
     cloth_gmm = ColourGMM.fit(feat[torso_core], k=3, min_std=6.0)
     # Arms count against hair only when raised beside the head; below the chin long
     # hair lies over the shoulders and upper arms, and colour alone decides.
-    zone = person & ~(near_arm & (yy < chin_y)) & (yy < g.sh_y + 1.2 * g.th) & (np.abs(xx - fcx) < 0.8 * g.sw)
+    zone = person & ~(near_arm & (yy < chin_y)) & (yy < g.sh_y + 0.8 * g.th) & (np.abs(xx - fcx) < 0.8 * g.sw)
     # Eyes, brows and mouth are dark like hair but always face: keep them out of hair.
     features = np.zeros_like(person)
     if lm.face is not None:
@@ -280,6 +285,9 @@ def _face_and_hair(
     skinish = np.zeros_like(person)
     skinish[idx] = (l_skin >= l_hair) & (l_skin > l_cloth)
     hairish &= ~features
+    # Inside the face outline hair only falls over the forehead (bangs); lower down,
+    # busy pixels there are the face's own edges and shadows.
+    hairish &= ~(f0 & (yy > top_y + 0.35 * fh))
     hairish = _open(hairish, k)
     hair = _components_touching(hairish | hair_seed, hair_seed) if hair_gmm is not None else hair_seed
     hair = _close(hair, k) & person & ~features
