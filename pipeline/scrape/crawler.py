@@ -184,6 +184,7 @@ def _crawl_source(run: _Run, source: SourceConfig) -> SourceStats:
                     queue.append(link)
     finally:
         bar.close()
+        fetcher.session.close()
         stats.requests = fetcher.requests_made
     log.info("source done", source=source.name, **stats.as_dict())
     return stats
