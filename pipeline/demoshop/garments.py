@@ -142,7 +142,7 @@ def build_shapes(kind: str, lay: Layout) -> Shapes:
         if kind in ("sweater", "hoodie"):
             sh.bands.append([lay.p(-half - lay.flare, L - 0.1), hem_l, hem_r, lay.p(half + lay.flare, L - 0.1)])
         if kind == "hoodie":
-            hood = _arc(lay.p(-neck_half - 0.1, 0.05), lay.p(neck_half + 0.1, 0.05), -0.42 * lay.B, 24)
+            hood = _arc(lay.p(-neck_half - 0.16, 0.06), lay.p(neck_half + 0.16, 0.06), -0.3 * lay.B, 24)
             sh.back.append(hood)
             sh.seams.append([lay.p(-0.3, L - 0.45), lay.p(-0.22, L - 0.12)])
             sh.seams.append([lay.p(0.3, L - 0.45), lay.p(0.22, L - 0.12)])
