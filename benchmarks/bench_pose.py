@@ -1,12 +1,12 @@
 """Pose estimation speed at the dataset resolution (768x1024), with 1 and 2 worker processes.
 
-    python benchmarks/bench_pose.py [--images N] [--workers 1 2]
+    python benchmarks/bench_pose.py [--images N] [--workers 1 2] [--flip-average on off]
 
 Pictures come from ../shared/data/persons when present (padded to 768x1024),
 otherwise from scikit-image's astronaut, padded and resized to 768x1024. Each
 worker loads MediaPipe Holistic once (load time is reported apart) and runs
 :meth:`PoseEstimator.estimate` with the default ``PoseConfig`` (second-person
-check included).
+check included), with flip averaging on and off (``--flip-average``).
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ def _pictures(n: int) -> list[np.ndarray]:
     return [pics[i % len(pics)] for i in range(n)]
 
 
-def _init() -> None:
+def _init(flip_average: bool) -> None:
     global _estimator
-    from pipeline.annotate.pose import PoseEstimator
+    from pipeline.annotate.pose import PoseConfig, PoseEstimator
 
-    _estimator = PoseEstimator()
+    _estimator = PoseEstimator(PoseConfig(flip_average=flip_average))
 
 
 def _estimate(rgb: np.ndarray) -> bool:
@@ -52,11 +52,11 @@ def _estimate(rgb: np.ndarray) -> bool:
     return _estimator.estimate(rgb) is not None
 
 
-def bench(pictures: list[np.ndarray], workers: int) -> tuple[float, float, int]:
+def bench(pictures: list[np.ndarray], workers: int, flip_average: bool = True) -> tuple[float, float, int]:
     """(seconds to start the workers, images per second, people found)."""
     ctx = mp.get_context("spawn")
     t0 = time.perf_counter()
-    with ctx.Pool(workers, initializer=_init) as pool:
+    with ctx.Pool(workers, initializer=_init, initargs=(flip_average,)) as pool:
         pool.map(_estimate, pictures[:workers])  # warm-up: every worker has loaded its model
         t1 = time.perf_counter()
         found = pool.map(_estimate, pictures, chunksize=1)
@@ -68,12 +68,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=24)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--flip-average", nargs="+", choices=["on", "off"], default=["on", "off"])
     args = ap.parse_args()
     pictures = _pictures(args.images)
     print(f"pose estimation, {len(pictures)} images at {SIZE[0]}x{SIZE[1]}, {mp.cpu_count()} CPUs")
-    for w in args.workers:
-        start, rate, found = bench(pictures, w)
-        print(f"  workers={w}: {rate:.2f} images/s ({1 / rate:.3f} s/image wall), start {start:.1f} s, people found {found}/{len(pictures)}")
+    for flip in args.flip_average:
+        for w in args.workers:
+            start, rate, found = bench(pictures, w, flip == "on")
+            print(
+                f"  flip_average={flip} workers={w}: {rate:.2f} images/s ({1 / rate:.3f} s/image wall), "
+                f"start {start:.1f} s, people found {found}/{len(pictures)}"
+            )
     return 0
 
 

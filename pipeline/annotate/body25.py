@@ -32,7 +32,18 @@ VITON COCO-18), kept to the ones with a physical reason:
   vs 0.62 shoulder widths. ``hip_raise`` = 0.05 is where PCK@0.1 peaks on both
   reference sets (VITON-HD alone: 0.05–0.06; VITON alone: 0.02–0.05). The hip
   offset varies a lot from photo to photo (spread about 0.08 torso, either
-  sign: OpenPose follows garment edges), so hips remain the least accurate joints.
+  sign), so hips remain the least accurate joints. The spread is not MediaPipe
+  noise: six MediaPipe passes per photo (mirrored, half size, padded square)
+  agree within 0.015 torso lengths while the OpenPose offset ranges from -0.13
+  to +0.19. It follows clothing: the offset correlates (r = -0.64 over the 28
+  photos) with where the top's hem lies relative to the MediaPipe hip, OpenPose
+  being drawn toward that hem. With the reference parse maps' hem a shift of
+  0.2-0.3 x (hem - hip), clipped to 0.2 torso, would reach PCK 0.93 / 0.96; a
+  hem found from colour alone (chest vs thigh colour) is missing or wrong in
+  half of the VITON-HD photos, which are cut just below the hips, and made
+  VITON-HD worse, so it is not used. The person silhouette (Holistic's
+  segmentation) carries no usable hip cue in clothed photos (r = -0.1 between
+  the offset and the silhouette's narrowest row).
 * Frame edge: OpenPose's heatmaps only exist inside the picture, so a joint cut
   by the frame lands on the border, whereas MediaPipe extrapolates it outside.
   Joints less than ``edge_margin`` × torso length outside are clamped onto the
@@ -78,6 +89,11 @@ MP_NOSE, MP_L_EYE, MP_R_EYE, MP_L_EAR, MP_R_EAR = 0, 2, 5, 7, 8
 MP_L_SHOULDER, MP_R_SHOULDER, MP_L_ELBOW, MP_R_ELBOW, MP_L_WRIST, MP_R_WRIST = 11, 12, 13, 14, 15, 16
 MP_L_HIP, MP_R_HIP, MP_L_KNEE, MP_R_KNEE, MP_L_ANKLE, MP_R_ANKLE = 23, 24, 25, 26, 27, 28
 MP_L_HEEL, MP_R_HEEL, MP_L_TOE, MP_R_TOE = 29, 30, 31, 32
+# Landmark i of a mirrored picture is landmark MP_MIRROR[i] of the original (left and right swap).
+MP_MIRROR: tuple[int, ...] = (
+    0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15, 18, 17, 20, 19, 22, 21,
+    24, 23, 26, 25, 28, 27, 30, 29, 32, 31,
+)
 
 # BODY_25 joints copied straight from one MediaPipe landmark.
 DIRECT_MAP: dict[int, int] = {

