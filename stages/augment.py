@@ -14,10 +14,17 @@ METRICS = "metrics/augment.json"
 
 def main() -> None:
     """Read ``augment:`` params, write ``data/augment`` and ``metrics/augment.json``."""
-    cfg = AugmentConfig.from_dict(stage_setup("augment"))
+    try:
+        cfg = AugmentConfig.from_dict(stage_setup("augment"))
+    except ValueError as exc:
+        raise SystemExit(f"params.yaml: {exc}") from exc
     metrics = StageMetrics("augment")
-    with atomic_dir(OUT_DIR) as tmp:
-        augment_pairs(PAIRS, tmp, cfg, root=".", metrics=metrics)
+    try:
+        with atomic_dir(OUT_DIR) as tmp:
+            augment_pairs(PAIRS, tmp, cfg, root=".", metrics=metrics)
+    except (FileNotFoundError, ValueError) as exc:
+        # Missing inputs or models and malformed tables: one clear sentence, no traceback.
+        raise SystemExit(f"augment: {exc}") from exc
     metrics.write(METRICS)
 
 

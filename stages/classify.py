@@ -14,10 +14,17 @@ METRICS = "metrics/classify.json"
 
 def main() -> None:
     """Read ``classify:`` params, classify the scrape manifest, write outs and metrics."""
-    cfg = ClassifyConfig.from_dict(stage_setup("classify"))
+    try:
+        cfg = ClassifyConfig.from_dict(stage_setup("classify"))
+    except ValueError as exc:
+        raise SystemExit(f"params.yaml: {exc}") from exc
     metrics = StageMetrics("classify")
-    with atomic_dir(OUT_DIR) as tmp:
-        classify_manifest(MANIFEST, tmp, cfg, root=".", metrics=metrics)
+    try:
+        with atomic_dir(OUT_DIR) as tmp:
+            classify_manifest(MANIFEST, tmp, cfg, root=".", metrics=metrics)
+    except (FileNotFoundError, ValueError) as exc:
+        # Missing inputs or models and malformed tables: one clear sentence, no traceback.
+        raise SystemExit(f"classify: {exc}") from exc
     metrics.write(METRICS)
 
 

@@ -94,7 +94,6 @@ def _results(rows: list[dict[str, str]], out_dir: Path, root: Path, cfg: Augment
         for row in rows:
             yield process_pair(row, str(out_dir), str(root), aug)
         return
-    PairAugmenter(cfg)  # fail on bad transform params here, not inside a worker
     # "spawn": the caller may hold threads (MediaPipe, tqdm) that a fork would copy mid-lock.
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg,)) as pool:
@@ -111,6 +110,7 @@ def augment_pairs(
     """Build the augmented data set from a pairs table into ``out_dir`` (see module doc)."""
     metrics = metrics or StageMetrics("augment")
     out_dir, root = Path(out_dir), Path(root)
+    PairAugmenter(cfg)  # bad transform names or arguments fail here, before any work
     rows = sorted(read_pairs(Path(pairs_csv)), key=lambda r: (r["split"], r["pair_id"]))
     for split in SPLITS:
         for kind in ("image", "cloth"):

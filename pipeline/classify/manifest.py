@@ -70,14 +70,14 @@ def classify_manifest(
     """
     metrics = metrics or StageMetrics("classify")
     root, out_dir = Path(root), Path(out_dir)
-    rows = read_manifest(Path(manifest))
-    out_dir.mkdir(parents=True, exist_ok=True)
     image_rows: list[dict[str, Any]] = []
     records: list[ImageRecord] = []
     labels: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     categories: Counter[str] = Counter()
-    with ImageClassifier(cfg) as clf:
+    with ImageClassifier(cfg) as clf:  # first, so a bad model setting fails before any work
+        rows = read_manifest(Path(manifest))
+        out_dir.mkdir(parents=True, exist_ok=True)
         for row in tqdm(rows, desc="classify", unit="img", mininterval=2.0):
             metrics.items_in += 1
             rel = row["path"]
