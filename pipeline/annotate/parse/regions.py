@@ -321,19 +321,27 @@ def _split_clothes(
         lower_seed = clothes & legs & (yy > g.hip_y + 0.1 * g.th)
     below_waist = clothes & (yy > waist_y)
     geometric = (clothes & ~below_waist, below_waist)
+    # When the frame ends at the hips, the only place a bottom can show is the band
+    # around the hip joints; seeds there count only if their colour is clearly not
+    # the top's (a long top reaches that band too).
+    weak = lower_seed.sum() < 50
+    if weak:
+        lower_seed = clothes & (yy > g.hip_y - 0.05 * g.th) & (np.abs(xx - g.hip_mid[0]) < 0.5 * g.sw)
     if lower_seed.sum() < 50:
-        # No bottom garment in view (frame ends above the thighs, or a long top).
         return clothes, np.zeros_like(clothes)
+    nothing_below = (clothes, np.zeros_like(clothes))
     if upper_seed.sum() < 50 or not s.refine_clothes:
-        return geometric
+        return nothing_below if weak else geometric
     up_gmm = ColourGMM.fit(lab[upper_seed], k=3)
     lo_gmm = ColourGMM.fit(lab[lower_seed], k=3)
     if up_gmm is None or lo_gmm is None:
-        return geometric
+        return nothing_below if weak else geometric
     # How well the two models tell their own seeds apart.
     sep_lo = np.mean(lo_gmm.log_likelihood(lab[lower_seed]) > up_gmm.log_likelihood(lab[lower_seed]))
     sep_up = np.mean(up_gmm.log_likelihood(lab[upper_seed]) > lo_gmm.log_likelihood(lab[upper_seed]))
     if min(sep_lo, sep_up) < 0.7:
+        if weak:
+            return nothing_below
         # Same colour above and below the waist: a dress when nothing separates the
         # legs under the crotch (skirt-like), else a matching top and trousers.
         if _bottom_kind(below_waist, g, clothes.shape) == SKIRT:
