@@ -80,4 +80,4 @@ class ParseConfig:
 
 
 # Keys of the ``parse:`` block read by the stage, not by the parser.
-STAGE_KEYS = ("workers", "splits", "parser_name", "limit")
+STAGE_KEYS = ("workers", "splits", "limit")
