@@ -269,7 +269,8 @@ def build_catalog(cfg: DemoShopConfig) -> Catalog:
 
     regular: list[Product] = []
     first_garment: tuple[GarmentDesign, bytes] | None = None
-    for i in tqdm(range(cfg.products), desc="demo shop", unit="product", leave=False):
+    # disable=None: a bar on a terminal, silence in logs and CI.
+    for i in tqdm(range(cfg.products), desc="demo shop", unit="product", leave=False, disable=None):
         product = add(i)
         if i == 0:
             first_garment = (designs[product.product_id], images[product.images[0]])
