@@ -1,12 +1,16 @@
 """Classify and augment throughput, and peak memory at 100 and 1000 catalogue items.
 
-    python benchmarks/bench_classify_augment.py [--sizes 100 1000] [--workers 2]
+    python benchmarks/bench_classify_augment.py [--sizes 100 1000] [--workers 2] [--no-shared]
 
 Builds a synthetic catalogue of 768x1024 JPEGs (half person photos made from the
 grace_hopper / astronaut photos with random crops, flips and tints; half drawn garments
 on white), one person and one garment per product, then times each stage in a fresh
 process and reads that process's peak resident memory. Flat memory between sizes
 means the stages stream images instead of holding them.
+
+When ``../shared/data`` (real catalogue photos with known kind and category) is present,
+it also prints how the classifier labels them: person/garment agreement, and the
+garment category guessed from the silhouette alone (no product words).
 """
 
 from __future__ import annotations
@@ -112,15 +116,52 @@ def run_stage(stage: str, root: str, workers: int) -> dict:
             "rss_after_imports_mib": round(import_rss, 1), **figures}
 
 
+def shared_accuracy(folder: Path) -> dict:
+    """Labels and silhouette categories on the shared real samples (persons/, garments/)."""
+    from pipeline.classify import ClassifyConfig, ImageClassifier
+
+    configure_logging("ERROR")
+    wanted = {"upper": "upper_body", "lower": "lower_body", "dress": "dresses"}
+    rows = list(csv.DictReader((folder / "manifest.csv").open()))
+    counts = {"persons": 0, "persons_ok": 0, "garments": 0, "garments_ok": 0, "category_ok": 0}
+    confusions: dict[str, int] = {}
+    with ImageClassifier(ClassifyConfig()) as clf:
+        for r in rows:
+            kind = r["file"].split("/")[0]
+            if kind not in ("persons", "garments"):
+                continue
+            verdict = clf.classify(np.asarray(Image.open(folder / r["file"]).convert("RGB")))
+            if kind == "persons":
+                counts["persons"] += 1
+                counts["persons_ok"] += verdict.label == "person"
+            else:
+                counts["garments"] += 1
+                counts["garments_ok"] += verdict.label == "garment"
+                truth = wanted.get(r["category"], r["category"])
+                counts["category_ok"] += verdict.category == truth
+                if verdict.label == "garment" and verdict.category != truth:
+                    key = f"{truth}->{verdict.category}"
+                    confusions[key] = confusions.get(key, 0) + 1
+    return {**counts, "silhouette_confusions": confusions}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000])
     parser.add_argument("--workers", type=int, default=2, help="augment worker processes")
+    parser.add_argument("--no-shared", action="store_true", help="skip the real-sample check")
     parser.add_argument("--child", nargs=3, metavar=("STAGE", "ROOT", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_stage(args.child[0], args.child[1], int(args.child[2]))))
         return
+    shared = REPO.parent / "shared" / "data"
+    if not args.no_shared and (shared / "manifest.csv").is_file():
+        acc = shared_accuracy(shared)
+        print(json.dumps({"shared_samples": acc}))
+        print(f"real samples: persons {acc['persons_ok']}/{acc['persons']} labelled person, garments "
+              f"{acc['garments_ok']}/{acc['garments']} labelled garment, silhouette category "
+              f"{acc['category_ok']}/{acc['garments']} right")
     results = []
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="bench-ca-") as tmp:
