@@ -220,12 +220,11 @@ def label_regions(rgb: np.ndarray, lm: BodyLandmarks, s: RegionSettings) -> np.n
         shoes |= sh
 
     clothes = person & ~face & ~hair & ~body_skin & ~shoes
-    upper, lower = _split_clothes(clothes, lab, rgb, g, yy, xx, dist, chain, s, k)
+    upper, lower, one_piece = _split_clothes(clothes, lab, rgb, g, yy, xx, dist, chain, s, k)
 
     labels[upper] = UPPER
     if lower.any():
-        # All the clothing in one bottom piece means the dress case of _split_clothes.
-        labels[lower] = DRESS if not upper.any() and clothes.any() else _bottom_kind(lower, g, shape)
+        labels[lower] = DRESS if one_piece else _bottom_kind(lower, g, shape)
     for cid, lab_id in CHAIN_SKIN_LABEL.items():
         labels[body_skin & (chain == cid)] = lab_id
     labels[face] = FACE
@@ -303,13 +302,14 @@ def _face_and_hair(
 def _split_clothes(
     clothes: np.ndarray, lab: np.ndarray, rgb: np.ndarray, g: _Geometry, yy: np.ndarray, xx: np.ndarray,
     dist: np.ndarray, chain: np.ndarray, s: RegionSettings, k: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top vs bottom garment.
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Top vs bottom garment, and whether the clothing is one piece (a dress).
 
     Seeds: the middle of the chest (top) and the clothing along the thighs (bottom).
     When their colours differ, GrabCut settles the waistline between them; when they
-    do not (same-colour outfit) or there is no bottom in view, the line sits at
-    ``WAIST_OFFSET`` torso heights above the hip joints, where waistbands usually are.
+    do not (same-colour outfit), a dress if nothing separates the legs, else the line
+    sits at ``WAIST_OFFSET`` torso heights from the hip joints, where waistbands
+    usually are. With no bottom in view, everything is the top.
     """
     legs = np.isin(chain, (LLEG_CHAIN, RLEG_CHAIN)) & (dist < 0.25 * g.sw)
     upper_seed = clothes & (yy > g.sh_y + 0.2 * g.th) & (yy < g.hip_y - 0.5 * g.th) & (
@@ -320,7 +320,7 @@ def _split_clothes(
     if lower_seed.sum() < 50:
         lower_seed = clothes & legs & (yy > g.hip_y + 0.1 * g.th)
     below_waist = clothes & (yy > waist_y)
-    geometric = (clothes & ~below_waist, below_waist)
+    geometric = (clothes & ~below_waist, below_waist, False)
     # When the frame ends at the hips, the only place a bottom can show is the band
     # around the hip joints; seeds there count only if their colour is clearly not
     # the top's (a long top reaches that band too).
@@ -328,8 +328,8 @@ def _split_clothes(
     if weak:
         lower_seed = clothes & (yy > g.hip_y - 0.05 * g.th) & (np.abs(xx - g.hip_mid[0]) < 0.5 * g.sw)
     if lower_seed.sum() < 50:
-        return clothes, np.zeros_like(clothes)
-    nothing_below = (clothes, np.zeros_like(clothes))
+        return clothes, np.zeros_like(clothes), False
+    nothing_below = (clothes, np.zeros_like(clothes), False)
     if upper_seed.sum() < 50 or not s.refine_clothes:
         return nothing_below if weak else geometric
     up_gmm = ColourGMM.fit(lab[upper_seed], k=3)
@@ -345,7 +345,7 @@ def _split_clothes(
         # Same colour above and below the waist: a dress when nothing separates the
         # legs under the crotch (skirt-like), else a matching top and trousers.
         if _bottom_kind(below_waist, g, clothes.shape) == SKIRT:
-            return np.zeros_like(clothes), clothes
+            return np.zeros_like(clothes), clothes, True
         return geometric
     ys, xs = np.nonzero(clothes)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
@@ -378,7 +378,7 @@ def _split_clothes(
     # Top fragments cut off from the chest below the waist belong to the bottom.
     upper_main = _components_touching(upper, upper_seed | (clothes & (yy < waist_y - 0.3 * g.th)))
     lower |= upper & ~upper_main & (yy > waist_y - 0.2 * g.th)
-    return clothes & ~lower, lower
+    return clothes & ~lower, lower, False
 
 
 def _bottom_kind(lower: np.ndarray, g: _Geometry, shape: tuple[int, int]) -> int:
