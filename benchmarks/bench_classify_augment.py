@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline.log import configure_logging  # noqa: E402
-from tests.test_classify import DRESS, TEE, TROUSERS, astronaut, grace_hopper  # noqa: E402
+from tests.catalogue_images import DRESS, TEE, TROUSERS, astronaut, grace_hopper  # noqa: E402
 
 W, H = 768, 1024
 

@@ -172,7 +172,7 @@ def test_bad_params_fail_clearly(params, message):
 
 
 def test_classify_and_augment_stages_run_from_params(tmp_path):
-    from tests.test_classify import TEE, draw_garment, grace_hopper
+    from tests.catalogue_images import TEE, draw_garment, grace_hopper
 
     images = tmp_path / "data" / "scrape" / "images"
     images.mkdir(parents=True)
