@@ -145,5 +145,7 @@ def augment_pairs(
         augmented_images=sum(1 for r in written if r["variant"] > 0),
         workers=cfg.workers,
     )
+    if not written:
+        log.warning("no pairs written: the data set is empty", pairs_in=metrics.items_in)
     log.info("augmented", pairs=metrics.items_out, train_images=images.get("train", 0), test_images=images.get("test", 0))
     return metrics

@@ -135,6 +135,8 @@ def classify_manifest(
         test_products=len({(p.source, p.product_id) for p in pairs if p.split == "test"}),
         multi_person_images=sum(1 for r in image_rows if r["person_selected"] == "largest_face"),
     )
+    if not pairs:
+        log.warning("no pairs: no product has both a person photo and a garment shot", images=len(image_rows))
     log.info("classified", images=len(image_rows), pairs=len(pairs), **{k: labels.get(k, 0) for k in (PERSON, GARMENT, REJECTED)})
     return metrics
 
