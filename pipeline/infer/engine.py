@@ -1,0 +1,210 @@
+"""Try a garment on a person from two raw pictures: annotate, warp (GMM), render (TOM), map back.
+
+Thread safety: :meth:`TryOnEngine.tryon` may be called from several threads at once.
+Annotation (MediaPipe graphs, not thread-safe) runs under one lock and the model calls
+under another, so two requests overlap one's annotation with the other's GMM/TOM
+pass; the models themselves already use every core, so more parallelism would not help.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from pipeline.infer.models import LoadedModels, environment, load_models
+from pipeline.infer.prepare import Annotator, PreparedPair, crop_box
+from pipeline.infer.types import EngineConfig, TryOnError, TryOnResult
+from pipeline.io.images import ImageRejected, load_image
+from pipeline.log import get_logger
+
+log = get_logger(__name__)
+
+ImageLike = Image.Image | str | Path
+# Feather of the paste-back edge and its growth beyond the drawn area, fractions of the height.
+_FEATHER, _GROW = 0.008, 0.01
+
+
+def _open(img: ImageLike, what: str) -> Image.Image:
+    if isinstance(img, Image.Image):
+        try:
+            img.load()
+            return img.convert("RGB")
+        except Exception as exc:  # noqa: BLE001 - any PIL decode failure
+            raise TryOnError("unreadable_image", f"the {what} image cannot be decoded ({exc})") from exc
+    try:
+        return load_image(img)
+    except ImageRejected as exc:
+        raise TryOnError("unreadable_image", f"the {what} image {img} cannot be used ({exc.reason}: {exc.detail})") from exc
+    except OSError as exc:
+        raise TryOnError("unreadable_image", f"the {what} image {img} cannot be read ({exc})") from exc
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    """[3, H, W] in [-1, 1] -> HxWx3 uint8."""
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def _map_back(arr: np.ndarray, size_hw: tuple[int, int], out_wh: tuple[int, int], interp: int) -> np.ndarray:
+    """Crop the letterbox of an ``out_wh`` picture out of ``arr`` (at ``size_hw``) and resize it to ``out_wh``."""
+    left, top, right, bottom = crop_box(out_wh, size_hw)
+    return cv2.resize(np.ascontiguousarray(arr[top:bottom, left:right]), out_wh, interpolation=interp)
+
+
+class TryOnEngine:
+    """Loaded models plus annotators; build with :meth:`load`. See the module docstring on threads."""
+
+    def __init__(self, config: EngineConfig, models: LoadedModels, annotator: Annotator) -> None:
+        self.config = config
+        self.models = models
+        self.annotator = annotator
+        self.size = models.size
+        self._annotate_lock = threading.Lock()
+        self._model_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, config: EngineConfig = EngineConfig()) -> "TryOnEngine":
+        """Load models (see :class:`EngineConfig` for sources) and annotators.
+
+        Raises :class:`~pipeline.infer.models.ModelNotFound` (a ``FileNotFoundError``) with one
+        sentence on how to get a model when none is found.
+        """
+        models = load_models(config)
+        annotator = Annotator(config.pose, config.parse, config.agnostic, config.cloth_mask,
+                              config.min_shoulder_confidence, config.pose_sigma)
+        log.info("try-on engine ready", backend=config.backend, size=list(models.size), device=str(models.device), **models.metadata)
+        return cls(config, models, annotator)
+
+    def close(self) -> None:
+        """Release the annotators' MediaPipe graphs."""
+        self.annotator.close()
+
+    def __enter__(self) -> "TryOnEngine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ steps
+
+    def prepare(self, person: ImageLike, garment: ImageLike) -> PreparedPair:
+        """Annotate one pair into model inputs; raises :class:`TryOnError`."""
+        p, g = _open(person, "person"), _open(garment, "garment")
+        with self._annotate_lock:
+            return self.annotator.prepare(p, g, self.size, self.config.annotate_height)
+
+    @torch.no_grad()
+    def run_models(self, person: torch.Tensor, cloth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, float]]:
+        """Batched GMM then TOM: (output [B,3,H,W], warped cloth [B,3,H,W], warped mask [B,1,H,W], seconds per step)."""
+        device = self.models.device
+        person, cloth = person.to(device), cloth.to(device)
+        with self._model_lock:
+            t0 = time.perf_counter()
+            warped = self.models.warp(torch.cat([person, cloth], dim=1)).to(device)
+            t1 = time.perf_counter()
+            # The warp stage thresholds the warped mask the same way for the TOM's training data.
+            wcloth, wmask = warped[:, :3], (warped[:, 3:4] > 0.5).float()
+            out = self.models.tom(torch.cat([person, wcloth, wmask], dim=1))
+            t2 = time.perf_counter()
+        return out.cpu(), wcloth.cpu(), wmask.cpu(), {"gmm": t1 - t0, "tom": t2 - t1}
+
+    def finish(self, pair: PreparedPair, out: torch.Tensor, wcloth: torch.Tensor, wmask: torch.Tensor,
+               timings: dict[str, float]) -> TryOnResult:
+        """Map one model output back onto the input photo's size and frame."""
+        h, w = pair.person_rgb.shape[:2]
+        image = _map_back(_to_uint8(out), self.size, (w, h), cv2.INTER_CUBIC)
+        warped = _map_back(_to_uint8(wcloth), self.size, (w, h), cv2.INTER_CUBIC)
+        mask = _map_back((wmask[0].numpy() * 255).astype(np.uint8), self.size, (w, h), cv2.INTER_LINEAR)
+        if self.config.paste_back:
+            # Outside the area the agnostic greyed and the garment covers, the input's own
+            # pixels are the right answer and sharper than the model's upsampled ones.
+            drawn = _map_back(pair.keep_mask.astype(np.uint8) * 255, pair.annotate_size, (w, h), cv2.INTER_LINEAR)
+            area = np.maximum(drawn, mask)
+            grow = max(1, round(_GROW * h)) * 2 + 1
+            area = cv2.dilate(area, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
+            feather = max(1, round(_FEATHER * h)) * 2 + 1
+            alpha = cv2.GaussianBlur(area.astype(np.float32) / 255.0, (feather, feather), 0)[..., None]
+            image = (alpha * image + (1 - alpha) * pair.person_rgb).round().astype(np.uint8)
+        meta = {"backend": self.config.backend, "size": list(self.size), "input_size": [w, h],
+                "annotate_size": list(pair.annotate_size), "device": str(self.models.device), **self.models.metadata}
+        return TryOnResult(Image.fromarray(image), Image.fromarray(mask, mode="L"), Image.fromarray(warped),
+                           {k: round(v, 4) for k, v in timings.items()}, meta)
+
+    # ------------------------------------------------------------ public API
+
+    def tryon(self, person: ImageLike, garment: ImageLike) -> TryOnResult:
+        """Dress ``person`` in ``garment``; the result has the person picture's size. Raises :class:`TryOnError`."""
+        t0 = time.perf_counter()
+        pair = self.prepare(person, garment)
+        t1 = time.perf_counter()
+        out, wc, wm, steps = self.run_models(pair.person.unsqueeze(0), pair.cloth.unsqueeze(0))
+        timings = {"annotate": t1 - t0, **steps}
+        result = self.finish(pair, out[0], wc[0], wm[0], timings)
+        result.timings["total"] = round(time.perf_counter() - t0, 4)
+        return result
+
+    def tryon_many(self, pairs: Iterable[tuple[ImageLike, ImageLike]], batch_size: int = 4,
+                   progress: Any = None) -> list[TryOnResult | TryOnError]:
+        """Try on every ``(person, garment)``, running the models ``batch_size`` pairs at a time.
+
+        Returns one entry per pair in order: a :class:`TryOnResult`, or the :class:`TryOnError`
+        that pair raised (other pairs go on). ``progress`` (e.g. a tqdm bar) gets ``update(1)`` per pair.
+        Timings of batched steps are the batch's time divided by its size.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        pairs = list(pairs)
+        results: list[TryOnResult | TryOnError | None] = [None] * len(pairs)
+        pending: list[tuple[int, PreparedPair, float, float]] = []
+
+        def flush() -> None:
+            if not pending:
+                return
+            try:
+                out, wc, wm, steps = self.run_models(torch.stack([p.person for _, p, _, _ in pending]),
+                                                     torch.stack([p.cloth for _, p, _, _ in pending]))
+            except Exception as exc:  # noqa: BLE001 - e.g. out of memory: fail this batch, keep going
+                log.error("model batch failed", size=len(pending), detail=str(exc)[:300])
+                for i, _, _, _ in pending:
+                    results[i] = TryOnError("model_failed", f"the models failed on this batch ({exc})")
+                    if progress is not None:
+                        progress.update(1)
+                pending.clear()
+                return
+            n = len(pending)
+            for k, (i, pair, started, annotate_s) in enumerate(pending):
+                timings = {"annotate": annotate_s, **{s: v / n for s, v in steps.items()}}
+                res = self.finish(pair, out[k], wc[k], wm[k], timings)
+                res.timings["total"] = round(annotate_s + sum(steps.values()) / n, 4)
+                results[i] = res
+                if progress is not None:
+                    progress.update(1)
+            pending.clear()
+
+        for i, (person, garment) in enumerate(pairs):
+            t0 = time.perf_counter()
+            try:
+                pair = self.prepare(person, garment)
+            except TryOnError as exc:
+                results[i] = exc
+                if progress is not None:
+                    progress.update(1)
+                continue
+            pending.append((i, pair, t0, time.perf_counter() - t0))
+            if len(pending) >= batch_size:
+                flush()
+        flush()
+        return [r if r is not None else TryOnError("internal", "no result") for r in results]
+
+    def info(self) -> dict[str, Any]:
+        """Backend, size, device and model sources (for logs and API health checks)."""
+        return {"backend": self.config.backend, "size": list(self.size), "device": str(self.models.device),
+                **self.models.metadata, **environment()}
+

@@ -1,0 +1,255 @@
+"""Find the GMM and TOM an engine should run and load them behind one calling convention.
+
+Every backend exposes the two single-tensor functions of :mod:`pipeline.train.export`
+(the form models are logged to MLflow and exported to ONNX in):
+
+* ``warp(x)``: ``[B, 41 + 4, H, W]`` person representation, cloth, cloth mask -> ``[B, 4, H, W]``
+  warped cloth and mask;
+* ``tom(x)``: ``[B, 41 + 3 + 1, H, W]`` person representation, warped cloth, warped mask ->
+  ``[B, 3, H, W]`` try-on image in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from pipeline.infer.types import EngineConfig
+from pipeline.log import get_logger
+
+log = get_logger(__name__)
+
+ONNX_MANIFEST = "engine.json"
+GMM_ONNX, TOM_ONNX = "gmm.onnx", "tom.onnx"
+DEFAULT_TOM_DIR = Path("data/train_tom/model")
+DEFAULT_SIZE = (256, 192)
+_HOW_TO_GET = "train one with `dvc repro train_tom` or pass --model PATH (a model folder or models:/<name>/<version>)"
+
+
+class ModelNotFound(FileNotFoundError):
+    """No usable model at the given source; the message says how to get one."""
+
+
+Fn = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class LoadedModels:
+    """The two model functions, the size they run at, and where they came from."""
+
+    warp: Fn
+    tom: Fn
+    size: tuple[int, int]
+    device: torch.device
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` = CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device=cuda but no CUDA GPU is available; use device auto or cpu")
+    return torch.device("cuda" if name in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+
+
+# ---------------------------------------------------------------- sources
+
+
+def _size_from_meta(folder: Path) -> tuple[int, int] | None:
+    for name in ("meta.json", ONNX_MANIFEST):
+        path = folder / name
+        if path.is_file():
+            try:
+                meta = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            for key in ("size", "image_size"):
+                value = meta.get(key)
+                if isinstance(value, list) and len(value) == 2:
+                    return int(value[0]), int(value[1])
+    return None
+
+
+def _torch_folders(model: str, gmm_model: str) -> tuple[Path, Path] | None:
+    """(gmm folder, tom folder) for a filesystem source, or None when ``model`` is not a path."""
+    path = Path(model)
+    if path.is_file():
+        path = path.parent
+    if not path.is_dir():
+        return None
+    if (path / "tom" / "model.pt").is_file():
+        tom = path / "tom"
+        gmm = Path(gmm_model) if gmm_model else path / "gmm"
+    elif (path / "model.pt").is_file():
+        tom = path
+        # data/train_tom/model -> data/train_gmm/model
+        gmm = Path(gmm_model) if gmm_model else path.parent.parent / "train_gmm" / path.name
+    else:
+        raise ModelNotFound(f"{path} holds no model.pt (nor tom/model.pt); {_HOW_TO_GET}")
+    if Path(gmm).is_file():
+        gmm = Path(gmm).parent
+    if not (gmm / "model.pt").is_file():
+        raise ModelNotFound(f"no GMM next to the TOM at {tom} (looked for {gmm / 'model.pt'}); run `dvc repro train_gmm` or pass --gmm-model PATH")
+    return gmm, tom
+
+
+def _load_torch_folders(gmm_dir: Path, tom_dir: Path, device: torch.device) -> tuple[Fn, Fn, dict[str, Any]]:
+    from pipeline.train.export import GMMExport, TOMExport
+    from pipeline.train.model_io import load_model
+
+    gmm = GMMExport(load_model(gmm_dir, "gmm", device)).eval()  # type: ignore[arg-type]
+    tom = TOMExport(load_model(tom_dir, "tom", device)).eval()  # type: ignore[arg-type]
+    return gmm, tom, {"tom": str(tom_dir), "gmm": str(gmm_dir)}
+
+
+def mlflow_client(tracking_uri: str = "") -> Any | None:
+    """An MLflow client on ``tracking_uri`` (empty: the project's store), or None when that SQLite store does not exist yet."""
+    from pipeline.tracking.mlflow_run import tracking_uri as default_uri
+
+    uri = tracking_uri or default_uri()
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        return None  # opening it would create an empty store
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(uri, registry_uri=uri)
+
+
+def resolve_version(client: Any, uri: str) -> Any:
+    """The ModelVersion a ``models:/name/version|alias|latest`` URI points to."""
+    rest = uri[len("models:/"):]
+    name, _, ref = rest.partition("/")
+    if not name:
+        raise ModelNotFound(f"{uri} is not a models:/<name>/<version> URI")
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if ref in ("", "latest"):
+            versions = client.search_model_versions(f"name = '{name}'")
+            if not versions:
+                raise ModelNotFound(f"no version of registered model {name!r} in the MLflow store; {_HOW_TO_GET}")
+            return max(versions, key=lambda v: int(v.version))
+        if ref.isdigit():
+            return client.get_model_version(name, ref)
+        return client.get_model_version_by_alias(name, ref)
+    except MlflowException as exc:
+        raise ModelNotFound(f"{uri} is not in the MLflow store ({str(exc).splitlines()[0]}); {_HOW_TO_GET}") from exc
+
+
+def _run_size(client: Any, run_id: str) -> tuple[int, int] | None:
+    try:
+        value = client.get_run(run_id).data.params.get("size")
+        size = json.loads(value) if value else None
+    except Exception:  # noqa: BLE001 - a missing run or odd param just means "unknown"
+        return None
+    return (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 else None
+
+
+def _load_registered(cfg: EngineConfig, client: Any, tom_uri: str, device: torch.device) -> LoadedModels:
+    import mlflow.pytorch
+
+    tom_v = resolve_version(client, tom_uri)
+    gmm_uri = cfg.gmm_model or f"models:/{cfg.registered_gmm}/latest"
+    if not gmm_uri.startswith("models:/"):
+        raise ModelNotFound(f"a registered TOM needs a registered GMM (gmm_model={gmm_uri!r} is not a models:/ URI)")
+    gmm_v = resolve_version(client, gmm_uri)
+    loaded = {}
+    for kind, v in (("tom", tom_v), ("gmm", gmm_v)):
+        # The download URI is a plain artifact location: loading needs no global tracking state.
+        module = mlflow.pytorch.load_model(client.get_model_version_download_uri(v.name, v.version), map_location=device)
+        loaded[kind] = module
+    size = cfg.size or _run_size(client, tom_v.run_id) or DEFAULT_SIZE
+    meta = {"tom": f"models:/{tom_v.name}/{tom_v.version}", "gmm": f"models:/{gmm_v.name}/{gmm_v.version}",
+            "tom_run_id": tom_v.run_id, "gmm_run_id": gmm_v.run_id}
+    return LoadedModels(loaded["gmm"], loaded["tom"], size, device, meta)
+
+
+# ---------------------------------------------------------------- ONNX
+
+
+class OnnxFn:
+    """An onnxruntime session called like a torch module (tensor in, tensor out)."""
+
+    def __init__(self, path: Path, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
+        self.session = ort.InferenceSession(str(path), opts, providers=providers)
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {self.input: np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)})[0]
+        return torch.from_numpy(out)
+
+
+def _load_onnx_folder(folder: Path, cfg: EngineConfig) -> LoadedModels:
+    manifest = json.loads((folder / ONNX_MANIFEST).read_text(encoding="utf-8"))
+    size = cfg.size or tuple(manifest["size"])
+    if tuple(manifest["size"]) != tuple(size):
+        raise ValueError(f"the ONNX models in {folder} were exported at {manifest['size']}, not {list(size)}; re-export with --size")
+    meta = {"onnx": str(folder), **{k: v for k, v in manifest.items() if k in ("tom", "gmm", "opset")}}
+    return LoadedModels(OnnxFn(folder / GMM_ONNX, cfg.threads), OnnxFn(folder / TOM_ONNX, cfg.threads),
+                        (int(size[0]), int(size[1])), torch.device("cpu"), meta)
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def load_models(cfg: EngineConfig) -> LoadedModels:
+    """Resolve ``cfg.model`` (see :class:`EngineConfig`) and load both modules for ``cfg.backend``.
+
+    Raises :class:`ModelNotFound` with one sentence on how to get a model when there is none.
+    """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    source = cfg.model
+    if source and Path(source).is_dir() and (Path(source) / ONNX_MANIFEST).is_file():
+        if cfg.backend != "onnx":
+            raise ValueError(f"{source} holds ONNX models; use backend onnx (--backend onnx)")
+        return _load_onnx_folder(Path(source), cfg)
+    device = pick_device(cfg.device) if cfg.backend == "torch" else torch.device("cpu")
+    models: LoadedModels | None = None
+    if source.startswith("models:/") or not source:
+        client = mlflow_client(cfg.tracking_uri)
+        if source:
+            if client is None:
+                raise ModelNotFound(f"{source}: there is no MLflow store yet; {_HOW_TO_GET}")
+            models = _load_registered(cfg, client, source, device)
+        elif client is not None and client.search_model_versions(f"name = '{cfg.registered_tom}'"):
+            models = _load_registered(cfg, client, f"models:/{cfg.registered_tom}/latest", device)
+        elif (DEFAULT_TOM_DIR / "model.pt").is_file():
+            source = str(DEFAULT_TOM_DIR)
+        else:
+            raise ModelNotFound(f"no try-on model found (no registered {cfg.registered_tom!r} model, no {DEFAULT_TOM_DIR}); {_HOW_TO_GET}")
+    if models is None:
+        folders = _torch_folders(source, cfg.gmm_model)
+        if folders is None:
+            raise ModelNotFound(f"model {source!r} is neither a folder, a file nor a models:/ URI; {_HOW_TO_GET}")
+        gmm, tom, meta = _load_torch_folders(*folders, device)
+        size = cfg.size or _size_from_meta(folders[1])
+        if size is None:
+            log.warning("model folder does not record its size, using the default", folder=folders[1], size=DEFAULT_SIZE)
+            size = DEFAULT_SIZE
+        models = LoadedModels(gmm, tom, size, device, meta)
+    if cfg.backend == "onnx":
+        from pipeline.infer.onnx_export import export_onnx
+
+        target = Path(cfg.onnx_dir) if cfg.onnx_dir else Path(tempfile.mkdtemp(prefix="vton-onnx-"))
+        export_onnx(models, target, opset=cfg.opset)
+        onnx_models = _load_onnx_folder(target, cfg)
+        onnx_models.metadata.update(models.metadata)
+        return onnx_models
+    return models
+
+
+def environment() -> dict[str, Any]:
+    """Library versions worth recording next to results."""
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "pid": os.getpid()}

@@ -1,0 +1,143 @@
+"""Turn a raw person photo and garment shot into the models' input tensors, as the data stages would.
+
+The person is letterboxed (border-coloured padding, as the augment stage pads) to the
+annotation size, which has the model's aspect ratio; pose, parse and agnostic run there,
+and the results are resized to the model size exactly as :class:`~pipeline.train.data.VitonDataset`
+resizes the files those stages write (bilinear images, nearest-neighbour labels, heat maps
+at ``pose_sigma * height``). The garment is letterboxed on white (the augment stage's
+cloth padding) and masked with the cloth-mask engine at the same size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pipeline.annotate.agnostic import AgnosticConfig, AgnosticError, make_agnostic
+from pipeline.annotate.cloth_mask import ClothMaskConfig, ClothMaskError, cloth_mask
+from pipeline.annotate.parse import NoPersonFound, ParseConfig, ParseError, build_parser
+from pipeline.annotate.pose import PoseConfig, PoseEstimator
+from pipeline.augment.letterbox import letterbox
+from pipeline.infer.types import TryOnError
+from pipeline.train.data import fit_box
+from pipeline.train.inputs import cloth_input, person_input
+from pipeline.train.parse_groups import group_onehot
+from pipeline.train.pose_maps import heatmaps
+
+_R_SHOULDER, _L_SHOULDER = 2, 5
+# MediaPipe misses or misplaces people in small pictures; annotate at least this high.
+MIN_ANNOTATE_HEIGHT = 512
+
+
+@dataclass
+class PreparedPair:
+    """Model inputs of one pair at the model size, plus what is needed to map results back."""
+
+    person: torch.Tensor  # [41, H, W] agnostic + pose maps + parse-agnostic groups
+    cloth: torch.Tensor  # [4, H, W] cloth RGB in [-1, 1] + mask in {0, 1}
+    person_rgb: np.ndarray  # the input photo, HxWx3 uint8, its own size
+    keep_mask: np.ndarray  # annotate-size bool: pixels the agnostic greyed (where the try-on draws)
+    annotate_size: tuple[int, int]  # (height, width)
+
+
+def annotate_size(model_size: tuple[int, int], annotate_height: int | None) -> tuple[int, int]:
+    """(height, width) for annotation: the model's aspect, ``annotate_height`` high (default: model height, >= 512)."""
+    h, w = model_size
+    target = annotate_height or max(h, MIN_ANNOTATE_HEIGHT)
+    return target, max(1, round(w * target / h))
+
+
+def _to_tensor(rgb: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    img = Image.fromarray(rgb)
+    if img.size != (size[1], size[0]):
+        img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    arr = torch.from_numpy(np.asarray(img, dtype=np.float32).copy()).permute(2, 0, 1)
+    return arr / 127.5 - 1.0
+
+
+def _resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    img = Image.fromarray(labels.astype(np.uint8))
+    return np.asarray(img.resize((size[1], size[0]), Image.Resampling.NEAREST))
+
+
+class Annotator:
+    """Pose, parse, agnostic and cloth mask engines, loaded once. Not thread-safe (MediaPipe graphs)."""
+
+    def __init__(self, pose: dict | None = None, parse: dict | None = None, agnostic: dict | None = None,
+                 cloth: dict | None = None, min_shoulder_confidence: float = 0.5, pose_sigma: float = 0.012) -> None:
+        self.pose = PoseEstimator(PoseConfig.from_dict(pose or {}))
+        self.parser = build_parser(ParseConfig.from_dict(parse or {}))
+        self.agnostic_cfg = AgnosticConfig.from_dict(agnostic or {})
+        self.cloth_cfg = ClothMaskConfig.from_dict(cloth or {})
+        self.min_shoulder_confidence = min_shoulder_confidence
+        self.pose_sigma = pose_sigma
+
+    def close(self) -> None:
+        """Release the MediaPipe graphs."""
+        self.pose.close()
+        self.parser.close()
+
+    def garment(self, garment: Image.Image, work: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+        """``[4, H, W]`` cloth and mask at the model ``size``; raises ``TryOnError(garment_mask_failed)``."""
+        rgb = letterbox(np.asarray(garment.convert("RGB")), (work[1], work[0]), "white")
+        try:
+            mask = cloth_mask(rgb, self.cloth_cfg)
+        except ClothMaskError as exc:
+            raise TryOnError("garment_mask_failed", f"no garment found on a plain background ({exc.reason}: {exc.detail})") from exc
+        small = np.asarray(Image.fromarray(mask).resize((size[1], size[0]), Image.Resampling.BILINEAR))
+        m = torch.from_numpy((small >= 128).astype(np.float32)).unsqueeze(0)
+        return cloth_input({"cloth": _to_tensor(rgb, size).unsqueeze(0), "cloth_mask": m.unsqueeze(0)})[0]
+
+    def person(self, person: Image.Image, work: tuple[int, int], size: tuple[int, int]) -> tuple[torch.Tensor, np.ndarray]:
+        """(``[41, H, W]`` person representation at ``size``, annotate-size mask of the greyed area).
+
+        Raises ``TryOnError`` with reason ``no_person`` when pose or parse find nobody and
+        ``agnostic_failed`` when the agnostic cannot be drawn.
+        """
+        rgb = letterbox(np.asarray(person.convert("RGB")), (work[1], work[0]), "border")
+        pose = self.pose.estimate(rgb)
+        if pose is None:
+            raise TryOnError("no_person", "no person found in the person image")
+        body = np.asarray(pose.body, dtype=np.float64)
+        shoulders = float(body[[_R_SHOULDER, _L_SHOULDER], 2].max())
+        if shoulders < self.min_shoulder_confidence:
+            raise TryOnError("no_person", f"no person found in the person image (shoulder confidence {shoulders:.2f})")
+        try:
+            labels = np.asarray(self.parser.parse(rgb))
+        except NoPersonFound as exc:
+            raise TryOnError("no_person", f"the parser found no person in the person image ({exc})") from exc
+        except ParseError as exc:
+            raise TryOnError("parse_failed", f"human parsing failed: {exc}") from exc
+        try:
+            agn = make_agnostic(rgb, labels, body, self.agnostic_cfg)
+        except AgnosticError as exc:
+            raise TryOnError("agnostic_failed", f"the garment area could not be hidden ({exc.reason}: {exc.detail})") from exc
+        scale = size[0] / work[0]
+        kps = body.copy()
+        kps[:, :2] *= scale
+        batch = {
+            "agnostic": _to_tensor(agn.image, size).unsqueeze(0),
+            "pose": heatmaps(kps, size, sigma=max(self.pose_sigma * size[0], 0.5)).unsqueeze(0),
+            "parse_agnostic": group_onehot(_resize_labels(agn.parse_agnostic, size)).unsqueeze(0),
+        }
+        return person_input(batch)[0], agn.mask > 0
+
+    def prepare(self, person: Image.Image, garment: Image.Image, size: tuple[int, int],
+                annotate_height: int | None = None) -> PreparedPair:
+        """Both inputs of one pair at the model ``size`` (height, width)."""
+        for name, img in (("person", person), ("garment", garment)):
+            if min(img.size) < 16:
+                raise TryOnError("bad_size", f"the {name} image is {img.size[0]}x{img.size[1]}, too small to try on")
+        work = annotate_size(size, annotate_height)
+        cloth = self.garment(garment, work, size)
+        rep, keep = self.person(person, work, size)
+        return PreparedPair(rep, cloth, np.asarray(person.convert("RGB")), keep, work)
+
+
+def crop_box(src: tuple[int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of a ``src`` = (w, h) picture inside its letterbox of ``size`` = (h, w)."""
+    _, new_w, new_h, left, top = fit_box(src, size)
+    return left, top, left + new_w, top + new_h

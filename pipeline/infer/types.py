@@ -1,0 +1,98 @@
+"""What the try-on engine is configured with and what it returns."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+BACKENDS = ("torch", "onnx")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How :class:`~pipeline.infer.engine.TryOnEngine` finds and runs its models.
+
+    ``model``: a registered MLflow model URI (``models:/<name>/<version|alias|latest>``, the TOM),
+    a model folder or ``model.pt`` file written by the training stages (the TOM's, or a bundle
+    folder holding ``gmm/`` and ``tom/``), a folder written by ``vton export-onnx``, or ``""``
+    for the latest registered ``registered_tom`` model in the default MLflow store (falling back
+    to ``data/train_tom/model``). ``gmm_model`` works the same way for the warping module; empty
+    means "next to the TOM": the bundle's ``gmm/``, the sibling ``train_gmm/model`` folder, or the
+    latest registered ``registered_gmm`` model when the TOM came from the registry.
+    ``size`` = (height, width) the models run at; None reads it from the model's metadata.
+    ``annotate_height``: pose/parse/agnostic run on the person letterboxed to this height (None:
+    the model height, but at least 512, below which MediaPipe misses people).
+    """
+
+    model: str = ""
+    gmm_model: str = ""
+    backend: str = "torch"
+    device: str = "auto"
+    size: tuple[int, int] | None = None
+    annotate_height: int | None = None
+    registered_tom: str = "vton-tom"
+    registered_gmm: str = "vton-gmm"
+    tracking_uri: str = ""  # empty: the project's store (MLFLOW_TRACKING_URI or ./mlflow.db)
+    onnx_dir: str = ""  # where backend=onnx exports torch models it is given (empty: a temporary folder)
+    opset: int = 17
+    threads: int = 0  # torch / onnxruntime intra-op threads; 0 keeps the library default
+    pose_sigma: float = 0.012  # heat-map sigma as a fraction of the height (VitonDataset's default)
+    paste_back: bool = True  # keep the input's own pixels outside the garment area (sharper at high resolution)
+    min_shoulder_confidence: float = 0.5  # weaker shoulders = a guessed skeleton, reported as no_person
+    pose: dict[str, Any] = field(default_factory=dict)  # PoseConfig overrides
+    parse: dict[str, Any] = field(default_factory=dict)  # ParseConfig overrides
+    agnostic: dict[str, Any] = field(default_factory=dict)  # AgnosticConfig overrides
+    cloth_mask: dict[str, Any] = field(default_factory=dict)  # ClothMaskConfig overrides
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
+        if self.size is not None:
+            size = tuple(int(v) for v in self.size)
+            if len(size) != 2 or min(size) < 64:
+                raise ValueError(f"size must be [height, width] of at least 64 pixels, got {self.size!r}")
+            object.__setattr__(self, "size", size)
+        if self.annotate_height is not None and self.annotate_height < 64:
+            raise ValueError(f"annotate_height must be at least 64, got {self.annotate_height}")
+        if self.threads < 0 or self.opset < 11:
+            raise ValueError("threads must be >= 0 and opset >= 11")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EngineConfig":
+        """Build from a plain mapping, rejecting unknown keys with a message listing the known ones."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown engine option(s) {unknown}; known: {sorted(names)}")
+        return cls(**data)
+
+
+class TryOnError(Exception):
+    """A pair that cannot be tried on; ``reason`` is a slug (no_person, unreadable_image, garment_mask_failed, bad_size, ...)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TryOnError, (self.reason, self.message))
+
+
+@dataclass
+class TryOnResult:
+    """One try-on: ``image`` has the person input's size; ``mask`` (L) is the warped garment's area on it;
+    ``warped`` is the warped garment on white at the same size; ``timings`` in seconds
+    (annotate, gmm, tom, total); ``metadata`` names the models, backend and sizes used."""
+
+    image: Image.Image
+    mask: Image.Image
+    warped: Image.Image
+    timings: dict[str, float]
+    metadata: dict[str, Any]
