@@ -130,6 +130,11 @@ class StageRun:
         info = mlflow.pytorch.log_model(
             model, name=name, signature=signature, input_example=example.numpy(),
             registered_model_name=registered_model_name or None, serialization_format=serialization_format,
+            # A pt2 program needs torch alone; stating it skips MLflow's slow requirement inference,
+            # which reloads the model in a subprocess.
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+            # MLflow's serving check feeds the example as a JSON list, which the PyTorch flavour refuses.
+            validate_serving_input=False,
         )
         log.info("model logged", uri=info.model_uri, registered=registered_model_name or "")
         return info.model_uri

@@ -18,6 +18,7 @@ class TrainConfig:
     epochs: int = 3
     batch_size: int = 4
     workers: int = 0
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default
     lr: float = 1e-4
     betas: tuple[float, float] = (0.5, 0.999)
     warmup_epochs: float = 0.0
@@ -63,7 +64,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "checkpoint_every", "sample_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.workers < 0 or self.warmup_epochs < 0 or self.weight_decay < 0 or self.lr <= 0:
+        if self.workers < 0 or self.threads < 0 or self.warmup_epochs < 0 or self.weight_decay < 0 or self.lr <= 0:
             raise ValueError("workers, warmup_epochs and weight_decay must be >= 0 and lr > 0")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
@@ -82,7 +83,7 @@ class TrainConfig:
         ``epochs`` is left out on purpose: raising it continues a finished run
         instead of starting over. Logging and worker settings do not change weights.
         """
-        volatile = {"epochs", "checkpoint_every", "sample_every", "workers", "log_model",
+        volatile = {"epochs", "checkpoint_every", "sample_every", "workers", "threads", "log_model",
                     "registered_model_name", "mlflow_experiment", "device"}
         data = {k: v for k, v in self.to_dict().items() if k not in volatile}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

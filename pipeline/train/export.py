@@ -37,7 +37,9 @@ class TOMExport(nn.Module):
         return self.tom(person, cloth, mask).output
 
 
-EXAMPLE_HEIGHT = 32  # logged examples are tiny: MLflow stores them as JSON next to the model
+# Logged examples are small (MLflow stores them as JSON next to the model) but not so small that
+# a feature map shrinks to one pixel, which torch.export would freeze as a constant.
+EXAMPLE_HEIGHT = 64
 
 
 def _small(x: Tensor) -> Tensor:
@@ -49,7 +51,7 @@ def _small(x: Tensor) -> Tensor:
 
 
 def gmm_example(batch: dict[str, Tensor]) -> Tensor:
-    """Input example of :class:`GMMExport` from a data-set batch (its items, shrunk to 32 pixels high)."""
+    """Input example of :class:`GMMExport` from a data-set batch (its items, shrunk to 64 pixels high)."""
     return _small(torch.cat([person_input(batch), cloth_input(batch)], dim=1))
 
 

@@ -183,6 +183,8 @@ class Trainer:
 
     # -- setup ------------------------------------------------------------------------------
     def _build(self) -> StepContext:
+        if self.cfg.threads:
+            torch.set_num_threads(self.cfg.threads)
         seed_everything(self.cfg.seed)
         plain = self.task.create_modules()
         modules = {name: self.dist.wrap(m.to(self.dist.device)) for name, m in plain.items()}

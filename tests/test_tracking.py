@@ -1,0 +1,112 @@
+"""MLflow tracking of a training stage in a temporary SQLite store, read back with MlflowClient."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import mlflow
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from pipeline.tracking.mlflow_run import ensure_experiment, tracking_uri
+from pipeline.train.data import VitonDataset
+from pipeline.train.export import GMMExport, TOMExport
+from pipeline.train.inputs import cloth_input, person_input
+from pipeline.train.model_io import load_model
+from pipeline.train.stage_runner import StagePaths, run_training_stage
+from tests.train_helpers import synthetic_with_warps, tiny_cfg
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    """GMM (2 epochs) then TOM (1 epoch) stage runs in one fresh project root announced as DVC_ROOT.
+
+    One store for the module: creating MLflow's SQLite schema alone takes seconds.
+    """
+    root = tmp_path_factory.mktemp("tracked")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.setenv("DVC_ROOT", str(root))
+        mp.setenv("DVC_EXP_NAME", "exp-tiny")
+        mp.setenv("DVC_EXP_BASELINE_REV", "0" * 40)
+        data, warped = synthetic_with_warps(root / "d")
+        gmm_cfg = tiny_cfg(data, "gmm", epochs=2, log_model=True, registered_model_name="tiny-gmm")
+        gmm_paths = StagePaths.for_stage("train_gmm", root / "data", root / "metrics")
+        gmm_metrics = run_training_stage("gmm", gmm_cfg, gmm_paths)
+        tom_cfg = tiny_cfg(data, "tom", epochs=1, log_model=True, registered_model_name="tiny-tom")
+        tom_paths = StagePaths.for_stage("train_tom", root / "data", root / "metrics")
+        run_training_stage("tom", tom_cfg, tom_paths, warped_root=warped)
+        yield SimpleNamespace(root=root, data=data, gmm_cfg=gmm_cfg, gmm_paths=gmm_paths, gmm_metrics=gmm_metrics,
+                              tom_paths=tom_paths, uri=f"sqlite:///{root / 'mlflow.db'}")
+
+
+def test_uri_is_absolute_from_dvc_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.chdir("/")
+    assert tracking_uri() == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere/x.db")
+    assert tracking_uri() == "sqlite:////elsewhere/x.db"
+
+
+def test_gmm_stage_run_holds_params_metrics_artifacts_and_model(tracked: SimpleNamespace) -> None:
+    cfg, paths, data = tracked.gmm_cfg, tracked.gmm_paths, tracked.data
+    assert tracked.gmm_metrics is not None and json.loads(paths.metrics_json.read_text())["epochs"] == 2
+    assert paths.history_csv.read_text().splitlines()[0].startswith("epoch,lr,train_l1")
+
+    client = MlflowClient(tracked.uri)
+    mlflow.set_tracking_uri(tracked.uri)
+    exp = client.get_experiment_by_name("test-vton")
+    assert exp.artifact_location == (tracked.root / "mlartifacts").as_uri()
+    (run,) = client.search_runs([exp.experiment_id], filter_string="tags.stage = 'train_gmm'")
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["stage"] == "train_gmm" and run.data.tags["dvc_exp_name"] == "exp-tiny"
+    assert run.data.tags["params_hash"] == cfg.params_hash() and run.data.tags["dvc_exp_baseline_rev"] == "0" * 40
+    assert "git_commit" in run.data.tags
+    assert run.data.params["lr"] == str(cfg.lr) and run.data.params["model.ngf"] == "8"
+    assert run.data.params["loss_weights.smooth"] == "0.5"
+    history = client.get_metric_history(run.info.run_id, "val_ssim")
+    assert [m.step for m in history] == [1, 2]
+    assert {"train_l1", "train_mask", "train_smooth", "val_l1", "final_val_l1"} <= set(run.data.metrics)
+    artifacts = {a.path for folder in ("samples", "checkpoints") for a in client.list_artifacts(run.info.run_id, folder)}
+    assert {"samples/epoch_001.png", "samples/epoch_002.png", "checkpoints/last.pt", "checkpoints/best.pt"} <= artifacts
+
+    (version,) = client.search_model_versions("name='tiny-gmm'")
+    assert version.run_id == run.info.run_id
+    logged = mlflow.pytorch.load_model("models:/tiny-gmm/1")
+    # Same output as the stage's saved model, at another batch size and resolution than the logged example.
+    ds = VitonDataset(data, "test", size=(128, 96))
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=1)))
+    x = torch.cat([person_input(batch), cloth_input(batch)], dim=1)
+    reference = GMMExport(load_model(paths.model, "gmm")).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(logged(x), reference(x), rtol=1e-4, atol=1e-5)
+
+
+def test_tom_model_logs_and_loads_back(tracked: SimpleNamespace) -> None:
+    paths = tracked.tom_paths
+    mlflow.set_tracking_uri(tracked.uri)
+    client = MlflowClient(tracked.uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("test-vton").experiment_id], filter_string="tags.stage = 'train_tom'")
+    assert {"train_adversarial", "train_disc", "train_l1", "val_ssim"} <= set(run.data.metrics)
+    logged = mlflow.pytorch.load_model("models:/tiny-tom/1")
+    x = torch.rand(3, 45, 64, 48) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(logged(x), TOMExport(load_model(paths.model, "tom")).eval()(x), rtol=1e-4, atol=1e-5)
+
+
+def test_parallel_runs_create_the_experiment_once(tracked: SimpleNamespace) -> None:
+    uri, store = tracked.uri, tracked.root  # a store whose schema exists, as after any earlier run
+
+    def create(_: int) -> str:
+        return ensure_experiment(MlflowClient(uri), "raced", (store / "mlartifacts").as_uri())
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        ids = set(pool.map(create, range(8)))
+    assert len(ids) == 1
+    assert MlflowClient(uri).get_experiment_by_name("raced").experiment_id in ids
