@@ -1,0 +1,197 @@
+"""Inference engine and the ``vton tryon`` / ``vton export-onnx`` commands, on tiny models built here.
+
+The models get random weights on purpose (nothing here judges try-on quality): the tests
+check the plumbing from raw pictures to an output of the person picture's size.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import cv2
+import matplotlib.cbook
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from pipeline.augment.letterbox import letterbox
+from pipeline.cli import main
+from pipeline.infer.engine import _map_back
+from pipeline.infer import EngineConfig, ModelNotFound, TryOnEngine, TryOnError
+from pipeline.infer.models import load_models
+from pipeline.infer.onnx_export import export_onnx
+from pipeline.models import GMM, TOM, GMMConfig, TOMConfig
+from pipeline.train.inputs import PERSON_CHANNELS
+from pipeline.train.model_io import save_model
+
+SIZE = (256, 192)
+
+
+def _grace() -> Path:
+    return Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
+def _garment(path: Path) -> Path:
+    """A red T-shirt shape on white, as a shop would photograph it."""
+    img = Image.new("RGB", (300, 400), "white")
+    d = ImageDraw.Draw(img)
+    d.polygon([(90, 60), (210, 60), (280, 130), (240, 160), (220, 140), (220, 340), (80, 340), (80, 140), (60, 160), (20, 130)],
+              fill=(190, 30, 40))
+    img.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A GMM + TOM with random weights, made explicitly for these tests, saved as training saves them."""
+    root = tmp_path_factory.mktemp("bundle")
+    torch.manual_seed(0)
+    g = GMMConfig(person_channels=PERSON_CHANNELS, ngf=8, work_size=(128, 96))
+    t = TOMConfig(in_channels=PERSON_CHANNELS, ngf=8, bottleneck_blocks=1, attention_heads=2, head_channels=4)
+    save_model(root / "gmm", "gmm", GMM(g), g, {"size": list(SIZE)})
+    save_model(root / "tom", "tom", TOM(t), t, {"size": list(SIZE)})
+    return root
+
+
+@pytest.fixture(scope="module")
+def engine(bundle: Path):
+    with TryOnEngine.load(EngineConfig(model=str(bundle), device="cpu")) as eng:
+        yield eng
+
+
+@pytest.fixture(scope="module")
+def garment(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _garment(tmp_path_factory.mktemp("garment") / "tee.png")
+
+
+def test_cli_single_pair_keeps_the_person_size(bundle: Path, garment: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.png"
+    rc = main(["tryon", "--person", str(_grace()), "--garment", str(garment), "--output", str(out),
+               "--model", str(bundle), "--device", "cpu", "--save-warped"])
+    assert rc == 0
+    person = Image.open(_grace())
+    result = Image.open(out)
+    assert result.size == person.size
+    assert Image.open(tmp_path / "out_mask.png").size == person.size
+    # Paste-back keeps the input outside the garment area: the top corners are the photo's own.
+    a, b = np.asarray(result.convert("RGB"), np.int16), np.asarray(person.convert("RGB"), np.int16)
+    assert np.abs(a[:40, :40] - b[:40, :40]).max() <= 1
+    assert np.abs(a - b).mean() > 1  # ... and the garment area was redrawn
+
+
+def test_result_fields_and_letterbox_undone(engine: TryOnEngine, garment: Path) -> None:
+    # A wide person picture: the model sees it letterboxed; the output must come back unpadded.
+    person = Image.open(_grace()).convert("RGB")
+    wide = Image.new("RGB", (person.width * 2, person.height), person.getpixel((0, 0)))
+    wide.paste(person, (person.width // 2, 0))
+    res = engine.tryon(wide, Image.open(garment))
+    assert res.image.size == res.mask.size == res.warped.size == wide.size
+    assert res.mask.mode == "L" and np.asarray(res.mask).max() > 0
+    assert set(res.timings) == {"annotate", "gmm", "tom", "total"} and res.timings["total"] > 0
+    assert res.metadata["size"] == list(SIZE) and res.metadata["backend"] == "torch"
+    # The letterbox is undone: letterboxing the input to the model size and mapping it back
+    # with the engine's own geometry gives the input again (up to the resolution lost).
+    rgb = np.asarray(wide)
+    boxed = letterbox(rgb, (SIZE[1], SIZE[0]), "border")
+    back = _map_back(boxed, SIZE, wide.size, cv2.INTER_LINEAR)
+    assert back.shape == rgb.shape
+    assert np.abs(back.astype(np.int16) - rgb).mean() < 12
+    naive = cv2.resize(boxed, wide.size, interpolation=cv2.INTER_LINEAR)  # padding left in
+    assert np.abs(naive.astype(np.int16) - rgb).mean() > 2 * np.abs(back.astype(np.int16) - rgb).mean()
+
+
+def test_batch_counts_one_unreadable_file(bundle: Path, garment: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    persons, garments, out = tmp_path / "persons", tmp_path / "garments", tmp_path / "out"
+    persons.mkdir()
+    garments.mkdir()
+    (persons / "grace.jpg").write_bytes(_grace().read_bytes())
+    (persons / "broken.jpg").write_bytes(_grace().read_bytes()[:300])  # truncated JPEG
+    (garments / "tee.png").write_bytes(garment.read_bytes())
+    rc = main(["tryon", "--persons", str(persons), "--garments", str(garments), "--output-dir", str(out),
+               "--model", str(bundle), "--batch-size", "2", "--device", "cpu"])
+    assert rc == 0  # one pair worked
+    summary = capsys.readouterr().out
+    assert "tried on 1 of 2 pairs; 1 failed (unreadable_image: 1)" in summary
+    assert (out / "grace__tee.png").is_file()
+    assert "broken.jpg" in (out / "failures.csv").read_text()
+
+
+def test_batch_with_pairs_file_all_failing_exits_1(bundle: Path, garment: Path, tmp_path: Path) -> None:
+    persons, garments = tmp_path / "p", tmp_path / "g"
+    persons.mkdir()
+    garments.mkdir()
+    (garments / "tee.png").write_bytes(garment.read_bytes())
+    (tmp_path / "pairs.txt").write_text("missing.jpg tee.png\n\n")
+    rc = main(["tryon", "--persons", str(persons), "--garments", str(garments), "--pairs", str(tmp_path / "pairs.txt"),
+               "--output-dir", str(tmp_path / "o"), "--model", str(bundle)])
+    assert rc == 1
+    assert main(["tryon", "--person", "x.jpg", "--model", str(bundle)]) == 2  # incomplete usage
+
+
+def test_no_person_is_a_clear_error(engine: TryOnEngine, garment: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    yy, xx = np.mgrid[0:400, 0:300]
+    scenery = np.stack([xx * 255 // 300, yy * 255 // 400, np.full_like(xx, 120)], -1).astype(np.uint8)
+    with pytest.raises(TryOnError) as info:
+        engine.tryon(Image.fromarray(scenery), Image.open(garment))
+    assert info.value.reason == "no_person"
+    assert "no person" in info.value.message
+    # A garment shot that is not on a plain background fails with its own reason.
+    noise = np.random.default_rng(0).integers(0, 255, (400, 300, 3), dtype=np.uint8)
+    with pytest.raises(TryOnError) as info:
+        engine.tryon(Image.open(_grace()), Image.fromarray(noise))
+    assert info.value.reason == "garment_mask_failed"
+
+
+def test_missing_model_says_how_to_get_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no mlflow.db, no data/train_tom/model here
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(ModelNotFound, match="dvc repro train_tom"):
+        TryOnEngine.load(EngineConfig(model=""))
+    assert not (tmp_path / "mlflow.db").exists()  # looking must not create a store
+    with pytest.raises(ModelNotFound, match="--model PATH"):
+        load_models(EngineConfig(model=str(tmp_path)))
+
+
+def test_onnx_matches_torch(bundle: Path, engine: TryOnEngine, garment: Path, tmp_path: Path) -> None:
+    torch_models = load_models(EngineConfig(model=str(bundle), device="cpu"))
+    manifest = export_onnx(torch_models, tmp_path / "onnx", opset=17)
+    assert manifest["max_abs_diff"]["gmm"] < 1e-3 and manifest["max_abs_diff"]["tom"] < 1e-3
+    onnx_models = load_models(EngineConfig(model=str(tmp_path / "onnx"), backend="onnx"))
+    # Real inputs from a real pair, batch of 3 (the export used 2: the batch axis must be free).
+    pair = engine.prepare(_grace(), garment)
+    person = pair.person.unsqueeze(0).repeat(3, 1, 1, 1)
+    cloth = pair.cloth.unsqueeze(0).repeat(3, 1, 1, 1)
+    with torch.no_grad():
+        x = torch.cat([person, cloth], 1)
+        warped_t, warped_o = torch_models.warp(x), onnx_models.warp(x)
+        assert float((warped_t - warped_o).abs().max()) < 1e-3
+        y = torch.cat([person, warped_t[:, :3], (warped_t[:, 3:4] > 0.5).float()], 1)
+        assert float((torch_models.tom(y) - onnx_models.tom(y)).abs().max()) < 1e-3
+
+
+def test_cli_onnx_export_and_backend(bundle: Path, garment: Path, tmp_path: Path) -> None:
+    assert main(["export-onnx", "--model", str(bundle), "--output", str(tmp_path / "onnx"), "--opset", "17"]) == 0
+    out = tmp_path / "out.jpg"
+    rc = main(["tryon", "--person", str(_grace()), "--garment", str(garment), "--output", str(out),
+               "--model", str(tmp_path / "onnx"), "--backend", "onnx"])
+    assert rc == 0 and Image.open(out).size == Image.open(_grace()).size
+
+
+def test_tryon_from_several_threads(engine: TryOnEngine, garment: Path) -> None:
+    person, cloth = Image.open(_grace()).convert("RGB"), Image.open(garment).convert("RGB")
+    results: list[object] = []
+
+    def work() -> None:
+        results.append(engine.tryon(person.copy(), cloth.copy()))
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2
+    a, b = (np.asarray(r.image, np.int16) for r in results)  # type: ignore[attr-defined]
+    # Same input, same answer whichever thread (MediaPipe's threaded kernels may move a keypoint by a hair).
+    assert a.shape == b.shape and np.abs(a - b).mean() < 1.0
