@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torchvision.models import vgg19
+from torchvision.models.vgg import cfgs, make_layers
 
 from pipeline.log import get_logger
 
@@ -37,15 +37,16 @@ class VGG19Features(nn.Module):
 
     def __init__(self, weights_path: str | Path | None = None, allow_random: bool = False) -> None:
         super().__init__()
-        self.features = vgg19(weights=None).features[: max(LAYERS.values()) + 1]
         path = Path(weights_path) if weights_path else default_vgg19_path()
-        if path.is_file():
-            self._load(path)
-        elif not allow_random:
+        if not path.is_file() and not allow_random:
             raise MissingWeightsError(
                 f"VGG19 weights not found at {path}; set train_tom.vgg_weights to a {VGG19_FILE} file or place it "
                 "in the torch hub cache, or set train_tom.loss_weights.perceptual and .style to 0."
             )
+        # torchvision's own VGG19 ("E") layer list, without the 120M-parameter classifier we never use.
+        self.features = make_layers(cfgs["E"])[: max(LAYERS.values()) + 1]
+        if path.is_file():
+            self._load(path)
         else:
             log.warning("vgg19 has random weights", path=str(path))
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
