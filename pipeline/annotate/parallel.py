@@ -16,6 +16,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import traceback
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -139,14 +142,9 @@ def run_items(
     saved_env = {k: os.environ.get(k) for k in _THREAD_ENV}
     os.environ.update({k: str(threads) for k in _THREAD_ENV})  # inherited by the spawned workers
     try:
-        ctx = mp.get_context("spawn")
-        level = os.environ.get("VTON_LOG_LEVEL")
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(factory, threads, level)) as pool:
-            results = pool.imap_unordered(_run_one, items, chunksize=1)
-            for res in tqdm(results, total=len(items), desc=desc, unit="img", disable=not progress):
-                if res.fatal:
-                    pool.terminate()
-                    raise WorkerInitError(res.detail)
+        with tqdm(total=len(items), desc=desc, unit="img", disable=not progress) as bar:
+            for res in _run_in_pool(items, factory, workers, threads):
+                bar.update(1)
                 yield res
     finally:
         for k, v in saved_env.items():
@@ -154,6 +152,59 @@ def run_items(
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _run_in_pool(items: Sequence[T], factory: JobFactory[T], workers: int, threads: int) -> Iterator[ItemResult]:
+    """Feed a spawned process pool a few items at a time; survive workers that die.
+
+    A worker killed mid-item (a native crash, the OOM killer) breaks the whole
+    pool, and every item then in flight is lost with it. Those items are retried
+    once in a fresh pool; an item lost twice is counted as ``worker_crashed``.
+    Pools that keep breaking before finishing anything mean workers die on
+    start-up, which no retry will fix, so the run stops.
+    """
+    ctx = mp.get_context("spawn")
+    level = os.environ.get("VTON_LOG_LEVEL")
+    pending: deque[tuple[T, int]] = deque((item, 0) for item in items)
+    barren = 0  # pools in a row that broke without finishing an item
+    while pending:
+        finished = 0
+        in_flight: dict[Future[ItemResult], tuple[T, int]] = {}
+        executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(factory, threads, level))
+        try:
+            while pending or in_flight:
+                while pending and len(in_flight) < 2 * workers:
+                    # A retried item runs alone, so a second death is its own.
+                    solo = pending[0][1] > 0
+                    if in_flight and (solo or any(t > 0 for _, t in in_flight.values())):
+                        break
+                    entry = pending.popleft()
+                    in_flight[executor.submit(_run_one, entry[0])] = entry
+                    if solo:
+                        break
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    res = fut.result()  # BrokenProcessPool leaves the item in in_flight
+                    in_flight.pop(fut)
+                    if res.fatal:
+                        raise WorkerInitError(res.detail)
+                    finished += 1
+                    yield res
+        except BrokenProcessPool:
+            lost = list(in_flight.values())
+            if any(tries == 0 for _, tries in lost):
+                barren = barren + 1 if finished == 0 else 0
+            if barren >= 3:
+                raise WorkerInitError("worker processes die on start-up (see the log above)") from None
+            for item, tries in lost:
+                if tries == 0:
+                    pending.appendleft((item, 1))
+                else:
+                    name = _item_name(item)
+                    log.error("worker died twice on this item", item=name)
+                    yield ItemResult(name=name, ok=False, reason="worker_crashed", detail="worker process died")
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _close(job: Any) -> None:
