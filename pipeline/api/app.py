@@ -1,0 +1,230 @@
+"""The FastAPI application: try-on, health and batch endpoints around one loaded engine.
+
+The engine is loaded once, at startup; a missing model leaves the server up with
+``/health`` saying ``model_loaded: false`` and ``/tryon`` answering 503 with the fix.
+Inference runs on :class:`~pipeline.api.inference.InferencePool` threads, never on the
+event loop; image decoding and encoding run on Starlette's thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from PIL import Image
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from pipeline.api.body_limit import BodySizeLimit
+from pipeline.api.batch import BatchJobs, ShuttingDown
+from pipeline.api.config import ApiConfig
+from pipeline.api.encoding import encode_result
+from pipeline.api.errors import ApiError, install_error_handlers
+from pipeline.api.fetch_guard import UrlRefused, check_url
+from pipeline.api.inference import InferencePool, QueueFull
+from pipeline.api.schemas import (BatchAccepted, BatchRequest, BatchStatus, ErrorResponse, HealthResponse,
+                                  TryOnOptions, TryOnResponse)
+from pipeline.api.uploads import FORM_OVERHEAD, read_upload
+from pipeline.infer import EngineConfig, TryOnEngine, TryOnError
+from pipeline.io.images import ImageLimits
+from pipeline.log import get_logger
+
+log = get_logger(__name__)
+
+EngineFactory = Callable[[], TryOnEngine]
+API_PREFIX = "/api/v1"
+
+
+def package_version() -> str:
+    """The installed project version (``0+unknown`` when run from a bare checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vesaki-vton")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass
+class ServerState:
+    """What the endpoints share: the engine (or why there is none), the pool and the job table."""
+
+    config: ApiConfig
+    limits: ImageLimits
+    pool: InferencePool
+    jobs: BatchJobs
+    engine: TryOnEngine | None = None
+    load_error: str = "the model is still loading"
+    version: str = field(default_factory=package_version)
+
+    def require_engine(self) -> TryOnEngine:
+        """The engine, or 503 ``model_not_loaded`` with the sentence saying how to provide one."""
+        if self.engine is None:
+            raise ApiError(503, "model_not_loaded", self.load_error)
+        return self.engine
+
+    def resolve_options(self, options: TryOnOptions) -> tuple[str, int, bool]:
+        """(format, quality, return_mask) with the config's defaults filled in."""
+        return (options.output_format or self.config.default_output_format,
+                options.quality or self.config.default_quality, options.return_mask)
+
+    def run_pair_blocking(self, options: TryOnOptions) -> Callable[[Image.Image, Image.Image], dict[str, Any]]:
+        """A batch job's try-on: waits for a pool slot instead of failing when the line is full."""
+        fmt, quality, return_mask = self.resolve_options(options)
+
+        def run(person: Image.Image, garment: Image.Image) -> dict[str, Any]:
+            engine = self.require_engine()
+            while True:
+                if self.jobs.stopping:
+                    raise ShuttingDown()
+                try:
+                    future = self.pool.submit(engine.tryon, person, garment, wait=True, timeout=1.0)
+                    break
+                except QueueFull:
+                    continue
+            result = future.result()
+            return encode_result(result, fmt, quality, return_mask)
+
+        return run
+
+
+def default_engine_factory(config: ApiConfig) -> EngineFactory:
+    """Load the engine described by ``config.engine`` (see :class:`~pipeline.infer.EngineConfig`)."""
+    return lambda: TryOnEngine.load(EngineConfig.from_dict(config.engine))
+
+
+def _parse_options(raw: str | None) -> TryOnOptions:
+    if raw is None or not raw.strip():
+        return TryOnOptions()
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ApiError(422, "invalid_options", f"options is not valid JSON ({exc.msg} at character {exc.pos})") from exc
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid_options", "options must be a JSON object")
+    try:
+        return TryOnOptions.model_validate(data)
+    except ValidationError as exc:
+        details = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors())
+        raise ApiError(422, "invalid_options", details) from exc
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text} for code, text in {
+        413: "upload or image over the configured limits (upload_too_large, image_too_large)",
+        415: "a file whose bytes are not an image (unsupported_media_type)",
+        422: "bad options, missing field, undecodable image, or a pair the engine rejects (no_person, ...)",
+        503: "no model loaded (model_not_loaded) or the queue is full (queue_full, with Retry-After)",
+        504: "the try-on did not finish within inference_timeout_s",
+    }.items()
+}
+
+
+def create_app(config: ApiConfig | None = None, engine_factory: EngineFactory | None = None) -> FastAPI:
+    """Build the application; the engine is loaded by ``engine_factory`` when the server starts."""
+    config = config or ApiConfig()
+    factory = engine_factory or default_engine_factory(config)
+    limits = ImageLimits(min_side=config.min_image_side, max_pixels=config.max_image_pixels, max_side=config.max_image_side)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = ServerState(config, limits, InferencePool(config.workers, config.queue_size),
+                            BatchJobs(config.batch, limits))
+        app.state.vton = state
+        try:
+            state.engine = await asyncio.to_thread(factory)
+            log.info("model loaded", **{k: v for k, v in state.engine.info().items() if k != "pid"})
+        except (FileNotFoundError, ValueError) as exc:
+            # ModelNotFound is a FileNotFoundError whose message says how to get a model.
+            state.load_error = str(exc)
+            log.error("serving without a model", reason=state.load_error)
+        try:
+            yield
+        finally:
+            state.jobs.shutdown()
+            state.pool.shutdown()
+            if state.engine is not None:
+                state.engine.close()
+
+    app = FastAPI(title="Vesaki-VTON API", version=package_version(), lifespan=lifespan,
+                  description="Virtual try-on: upload a person photo and a garment shot, get the person wearing it.")
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=2 * config.max_upload_bytes + FORM_OVERHEAD)
+
+    def state_of(request: Request) -> ServerState:
+        return request.app.state.vton
+
+    @app.post(f"{API_PREFIX}/tryon", response_model=TryOnResponse, responses=_ERRORS, tags=["try-on"])
+    async def tryon(request: Request,
+                    person_image: UploadFile = File(description="photo of a person (JPEG, PNG, WebP...)"),
+                    garment_image: UploadFile = File(description="in-shop shot of the garment on a plain background"),
+                    options: str | None = Form(None, description='JSON, e.g. {"output_format": "png", "quality": 90, "return_mask": true}'),
+                    ) -> TryOnResponse:
+        """Dress the person in the garment; the result has the person photo's size."""
+        t0 = time.perf_counter()
+        state = state_of(request)
+        opts = _parse_options(options)
+        engine = state.require_engine()
+        person = await read_upload(person_image, "person_image", state.limits, config.max_upload_bytes)
+        garment = await read_upload(garment_image, "garment_image", state.limits, config.max_upload_bytes)
+        try:
+            result = await asyncio.wait_for(state.pool.run(engine.tryon, person, garment), config.inference_timeout_s)
+        except QueueFull:
+            raise ApiError(503, "queue_full", f"{state.pool.capacity} try-ons are already running or waiting; retry shortly",
+                           headers={"Retry-After": str(config.retry_after_s)}) from None
+        except TryOnError as exc:
+            raise ApiError(422, exc.reason, exc.message) from exc
+        except asyncio.TimeoutError:
+            raise ApiError(504, "timeout", f"the try-on took over {config.inference_timeout_s}s") from None
+        fmt, quality, return_mask = state.resolve_options(opts)
+        encoded = await run_in_threadpool(encode_result, result, fmt, quality, return_mask)
+        return TryOnResponse(processing_time=round(time.perf_counter() - t0, 4), **encoded)
+
+    @app.get(f"{API_PREFIX}/health", response_model=HealthResponse, tags=["service"])
+    async def health(request: Request) -> HealthResponse:
+        """Whether a model is loaded, whether a GPU is visible, and the version."""
+        import torch
+
+        state = state_of(request)
+        loaded = state.engine is not None
+        return HealthResponse(status="ok" if loaded else "degraded", model_loaded=loaded,
+                              gpu_available=torch.cuda.is_available(), version=state.version,
+                              queue_in_flight=state.pool.in_flight, queue_capacity=state.pool.capacity,
+                              detail=None if loaded else state.load_error)
+
+    @app.post(f"{API_PREFIX}/batch", response_model=BatchAccepted, status_code=202, responses=_ERRORS, tags=["batch"])
+    async def batch(request: Request, body: BatchRequest) -> BatchAccepted:
+        """Queue try-ons of image URL pairs; poll ``GET /api/v1/batch/{job_id}`` for the results."""
+        state = state_of(request)
+        if len(body.items) > config.batch.max_items:
+            raise ApiError(422, "too_many_items", f"{len(body.items)} pairs; a job takes at most {config.batch.max_items}")
+        urls = list(dict.fromkeys(u for item in body.items for u in (item.person_url, item.garment_url)))
+        try:
+            # Refused early for a clear answer; downloads check again (redirects, DNS changes).
+            await run_in_threadpool(lambda: [check_url(u, config.batch.allow_private_urls) for u in urls])
+        except UrlRefused as exc:
+            raise ApiError(422, "url_refused", exc.message) from exc
+        state.require_engine()
+        try:
+            job = state.jobs.submit([(i.person_url, i.garment_url) for i in body.items], state.run_pair_blocking(body.options))
+        except QueueFull:
+            raise ApiError(503, "queue_full", f"{config.batch.max_pending_jobs} batch jobs are already queued or running",
+                           headers={"Retry-After": str(config.retry_after_s)}) from None
+        return BatchAccepted(job_id=job.job_id, items=len(job.items))
+
+    @app.get(f"{API_PREFIX}/batch/{{job_id}}", response_model=BatchStatus, responses={404: {"model": ErrorResponse}},
+             tags=["batch"])
+    async def batch_status(request: Request, job_id: str) -> BatchStatus:
+        """Progress of a batch job and the result or error of every finished item."""
+        job = state_of(request).jobs.get(job_id)
+        if job is None:
+            raise ApiError(404, "job_not_found", f"no batch job {job_id} (unknown, or expired after {config.batch.job_ttl_s:g}s)")
+        return BatchStatus(**job.to_dict())
+
+    return app

@@ -1,0 +1,121 @@
+"""What the REST API is configured with: limits, queue sizes, batch download policy, engine options."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+OUTPUT_FORMATS = ("jpeg", "png")
+MIN_QUALITY, MAX_QUALITY = 85, 100
+
+
+def _check_keys(cls: type, data: dict[str, Any], where: str) -> None:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"unknown {where} option(s) {unknown}; known: {sorted(names)}")
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """Background batch jobs and how their images are downloaded."""
+
+    max_items: int = 32  # pairs per job
+    max_pending_jobs: int = 8  # queued + running; more is answered 503
+    job_ttl_s: float = 3600.0  # finished jobs are forgotten this long after they end
+    download_max_bytes: int = 15_000_000
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 10.0
+    download_timeout_s: float = 30.0  # wall clock for one body, so a dripping server cannot hold a job
+    max_redirects: int = 3
+    retries: int = 1
+    per_host_delay_s: float = 0.0  # gap between two downloads from one host
+    # Off in production: URLs resolving to loopback/private addresses are refused (SSRF guard).
+    # Link-local, multicast, reserved and unspecified addresses are refused even when it is on.
+    allow_private_urls: bool = False
+    user_agent: str = "vesaki-vton-api/0.1 (+batch try-on)"
+
+    def __post_init__(self) -> None:
+        if self.max_items < 1 or self.max_pending_jobs < 1:
+            raise ValueError("batch.max_items and batch.max_pending_jobs must be >= 1")
+        if self.download_max_bytes < 1 or self.max_redirects < 0 or self.retries < 0 or self.per_host_delay_s < 0:
+            raise ValueError("batch.download_max_bytes must be >= 1; max_redirects, retries and per_host_delay_s >= 0")
+        for name in ("job_ttl_s", "connect_timeout_s", "read_timeout_s", "download_timeout_s"):
+            if float(getattr(self, name)) <= 0:
+                raise ValueError(f"batch.{name} must be > 0")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "BatchConfig":
+        """Build from a mapping, rejecting unknown keys."""
+        _check_keys(cls, data, "api.batch")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Everything ``vton serve`` needs besides host and port.
+
+    ``max_upload_bytes`` bounds each uploaded file (413 ``upload_too_large``); ``max_image_pixels``
+    and ``max_image_side`` bound the decoded picture (413 ``image_too_large``, checked from the
+    header before the pixels are decoded); ``min_image_side`` rejects thumbnails (422 ``image_too_small``).
+    ``queue_size`` is how many try-ons may wait for the model besides the one running; beyond
+    that the API answers 503 with ``Retry-After: retry_after_s``. ``engine`` holds
+    :class:`~pipeline.infer.EngineConfig` options (``model``, ``backend``, ``device``, ``size``...).
+    """
+
+    max_upload_bytes: int = 10_000_000
+    max_image_pixels: int = 25_000_000
+    max_image_side: int = 8_000
+    min_image_side: int = 32
+    workers: int = 1  # inference threads; the engine's own locks overlap one's annotation with another's model pass
+    queue_size: int = 8
+    retry_after_s: int = 5
+    inference_timeout_s: float = 120.0  # a request waiting longer (queue + run) gets 504
+    default_output_format: str = "jpeg"
+    default_quality: int = 95
+    engine: dict[str, Any] = field(default_factory=dict)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+
+    def __post_init__(self) -> None:
+        if self.max_upload_bytes < 1 or self.max_image_pixels < 1 or self.max_image_side < 1:
+            raise ValueError("max_upload_bytes, max_image_pixels and max_image_side must be >= 1")
+        if self.min_image_side < 1:
+            raise ValueError("min_image_side must be >= 1")
+        if self.workers < 1:
+            raise ValueError("workers must be >= 1")
+        if self.queue_size < 0 or self.retry_after_s < 0 or self.inference_timeout_s <= 0:
+            raise ValueError("queue_size and retry_after_s must be >= 0, inference_timeout_s > 0")
+        if self.default_output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"default_output_format must be one of {OUTPUT_FORMATS}")
+        if not MIN_QUALITY <= self.default_quality <= MAX_QUALITY:
+            raise ValueError(f"default_quality must be within {MIN_QUALITY}..{MAX_QUALITY}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ApiConfig":
+        """Build from a mapping (e.g. the ``api`` block of a YAML file), rejecting unknown keys."""
+        data = dict(data or {})
+        _check_keys(cls, data, "api")
+        if "batch" in data:
+            data["batch"] = BatchConfig.from_dict(dict(data["batch"] or {}))
+        if "engine" in data:
+            data["engine"] = dict(data["engine"] or {})
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "ApiConfig":
+        """Read a YAML file holding the options at top level or under an ``api:`` key."""
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ValueError(f"cannot read API config {path}: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise ValueError(f"API config {path} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ValueError(f"API config {path} must hold a mapping")
+        if set(loaded) == {"api"}:
+            loaded = loaded["api"] or {}
+        return cls.from_dict(loaded)

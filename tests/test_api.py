@@ -1,0 +1,460 @@
+"""REST API (``vton serve``) against real uvicorn servers on loopback, with a real engine on tiny models.
+
+The models get random weights on purpose (made here, nothing judges try-on quality): the
+tests check the HTTP contract, the limits, the SSRF guard, batch jobs and that concurrent
+requests neither corrupt results nor block the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import matplotlib.cbook
+import numpy as np
+import pytest
+import torch
+import uvicorn
+from PIL import Image, ImageDraw
+
+from pipeline.api import ApiConfig, BatchConfig, create_app
+from pipeline.api.batch import BatchJobs
+from pipeline.api.fetch_guard import UrlRefused, check_url, guarded_session
+from pipeline.infer import EngineConfig, TryOnEngine
+from pipeline.io.images import ImageLimits
+from pipeline.models import GMM, TOM, GMMConfig, TOMConfig
+from pipeline.train.inputs import PERSON_CHANNELS
+from pipeline.train.model_io import save_model
+
+SIZE = (128, 96)
+TRYON = "/api/v1/tryon"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------- pictures
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _jpeg(img: Image.Image, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _tee(colour: tuple[int, int, int]) -> bytes:
+    """A T-shirt shape on white, as a shop would photograph it."""
+    img = Image.new("RGB", (240, 320), "white")
+    ImageDraw.Draw(img).polygon([(72, 48), (168, 48), (224, 104), (192, 128), (176, 112), (176, 272), (64, 272),
+                                 (64, 112), (48, 128), (16, 104)], fill=colour)
+    return _png(img)
+
+
+@pytest.fixture(scope="module")
+def pictures() -> dict[str, bytes]:
+    from skimage import data
+
+    grace = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB")
+    astronaut = Image.fromarray(data.astronaut())
+    rng = np.random.default_rng(0)
+    return {
+        "grace": _jpeg(grace.resize((240, 300))),
+        "astronaut": _jpeg(astronaut.resize((240, 300))),
+        "red_tee": _tee((190, 30, 40)),
+        "blue_tee": _tee((30, 60, 170)),
+        # A smooth gradient: a valid photo with nobody in it.
+        "empty_room": _jpeg(Image.fromarray(np.tile(np.linspace(90, 200, 256, dtype=np.uint8)[:, None, None], (1, 192, 3)))),
+        # Noise does not compress: well over the 300 kB upload limit below.
+        "noise": _png(Image.fromarray(rng.integers(0, 256, (400, 400, 3), dtype=np.uint8))),
+        # Tiny file, too many pixels for the 1 MP limit below.
+        "huge_plain": _png(Image.new("RGB", (1200, 1000), "white")),
+        "text": b"name,size\nshirt,M\n" * 20,
+        "truncated_jpeg": _jpeg(grace)[:600],
+    }
+
+
+# ---------------------------------------------------------------- servers
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A GMM + TOM with random weights, made explicitly for this serving test, saved as training saves them."""
+    root = tmp_path_factory.mktemp("bundle")
+    torch.manual_seed(0)
+    g = GMMConfig(person_channels=PERSON_CHANNELS, ngf=8, work_size=(128, 96))
+    t = TOMConfig(in_channels=PERSON_CHANNELS, ngf=8, bottleneck_blocks=1, attention_heads=2, head_channels=4)
+    save_model(root / "gmm", "gmm", GMM(g), g, {"size": list(SIZE)})
+    save_model(root / "tom", "tom", TOM(t), t, {"size": list(SIZE)})
+    return root
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ThreadedServer:
+    """uvicorn serving ``app`` on 127.0.0.1 from a background thread."""
+
+    def __init__(self, app) -> None:
+        self.port = _free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="on", timeout_graceful_shutdown=5))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "ThreadedServer":
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the API server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+API_CONFIG = ApiConfig(max_upload_bytes=300_000, max_image_pixels=1_000_000, max_image_side=4000, workers=2, queue_size=6,
+                       retry_after_s=3, engine={"device": "cpu"},
+                       batch=BatchConfig(allow_private_urls=True, max_items=4, read_timeout_s=5, download_timeout_s=10))
+
+
+@pytest.fixture(scope="module")
+def api(bundle: Path) -> Iterator[ThreadedServer]:
+    app = create_app(API_CONFIG, lambda: TryOnEngine.load(EngineConfig(model=str(bundle), device="cpu")))
+    with ThreadedServer(app) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client(api: ThreadedServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api.url, timeout=120) as c:
+        yield c
+
+
+def _files(person: bytes, garment: bytes, person_name: str = "person.jpg", person_type: str = "image/jpeg") -> dict:
+    return {"person_image": (person_name, person, person_type), "garment_image": ("garment.png", garment, "image/png")}
+
+
+def _error(resp: httpx.Response, status: int, code: str) -> str:
+    assert resp.status_code == status, resp.text[:300]
+    body = resp.json()
+    assert body["status"] == "error" and body["error"]["code"] == code, body
+    assert body["error"]["message"]
+    return body["error"]["message"]
+
+
+def _decode(b64: str) -> Image.Image:
+    img = Image.open(io.BytesIO(base64.b64decode(b64)))
+    img.load()
+    return img
+
+
+def _diff(a: str, b: str) -> float:
+    """Mean absolute pixel difference of two base64 pictures of the same size."""
+    x, y = (np.asarray(_decode(v).convert("RGB"), np.int16) for v in (a, b))
+    assert x.shape == y.shape
+    return float(np.abs(x - y).mean())
+
+
+# MediaPipe's threaded kernels may move a keypoint by a hair between two runs of one pair
+# (serially too), so "the same result" means a mean difference under a grey level; two
+# different pairs differ by tens of grey levels.
+SAME = 1.5
+
+
+# ---------------------------------------------------------------- try-on
+
+
+def test_health_reports_the_loaded_model(client: httpx.Client) -> None:
+    body = client.get("/api/v1/health").json()
+    assert body["status"] == "ok" and body["model_loaded"] is True
+    assert body["gpu_available"] == torch.cuda.is_available()
+    assert body["version"] and body["queue_capacity"] == 8
+
+
+def test_tryon_png_with_mask_keeps_the_person_size(client: httpx.Client, pictures: dict[str, bytes]) -> None:
+    resp = client.post(TRYON, files=_files(pictures["grace"], pictures["red_tee"]),
+                       data={"options": json.dumps({"output_format": "png", "return_mask": True})})
+    assert resp.status_code == 200, resp.text[:300]
+    body = resp.json()
+    assert body["status"] == "ok" and body["processing_time"] > 0
+    image, mask = _decode(body["result"]), _decode(body["mask"])
+    assert image.format == "PNG" and image.size == (240, 300)
+    assert mask.mode == "L" and mask.size == (240, 300)
+    assert body["metadata"]["size"] == list(SIZE) and set(body["metadata"]["timings"]) >= {"annotate", "gmm", "tom", "total"}
+
+
+def test_tryon_defaults_to_jpeg_without_mask(client: httpx.Client, pictures: dict[str, bytes]) -> None:
+    body = client.post(TRYON, files=_files(pictures["astronaut"], pictures["blue_tee"]),
+                       data={"options": json.dumps({"quality": 88})}).json()
+    assert body["status"] == "ok" and body["mask"] is None
+    assert _decode(body["result"]).format == "JPEG" and body["metadata"]["quality"] == 88
+
+
+def test_client_name_and_content_type_are_not_trusted(client: httpx.Client, pictures: dict[str, bytes]) -> None:
+    # A PNG sent as "shirt.txt" with text/plain is still an image; a text file named .jpg is not.
+    ok = client.post(TRYON, files={"person_image": ("p.jpg", pictures["grace"], "image/jpeg"),
+                                   "garment_image": ("shirt.txt", pictures["red_tee"], "text/plain")})
+    assert ok.status_code == 200, ok.text[:300]
+    _error(client.post(TRYON, files=_files(pictures["text"], pictures["red_tee"], "photo.jpg")), 415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize("options, needle", [
+    ("{not json", "not valid JSON"),
+    (json.dumps({"quality": 50}), "quality"),
+    (json.dumps({"output_format": "gif"}), "output_format"),
+    (json.dumps({"return_mask": True, "colour": "red"}), "colour"),
+    (json.dumps([1, 2]), "JSON object"),
+])
+def test_bad_options_are_422(client: httpx.Client, pictures: dict[str, bytes], options: str, needle: str) -> None:
+    resp = client.post(TRYON, files=_files(pictures["grace"], pictures["red_tee"]), data={"options": options})
+    assert needle in _error(resp, 422, "invalid_options")
+
+
+def test_missing_field_is_422_in_the_api_error_shape(client: httpx.Client, pictures: dict[str, bytes]) -> None:
+    resp = client.post(TRYON, files={"person_image": ("p.jpg", pictures["grace"], "image/jpeg")})
+    assert "garment_image" in _error(resp, 422, "missing_field")
+    assert "detail" not in resp.json()
+
+
+def test_oversized_upload_is_413(client: httpx.Client, pictures: dict[str, bytes]) -> None:
+    assert len(pictures["noise"]) > API_CONFIG.max_upload_bytes
+    assert "person_image" in _error(client.post(TRYON, files=_files(pictures["noise"], pictures["red_tee"])), 413, "upload_too_large")
+    # A body over both files' allowance is cut off while it streams, before any parsing.
+    body = b"\xff\xd8\xff" + b"\0" * (2 * API_CONFIG.max_upload_bytes + 300_000)
+    _error(client.post(TRYON, files=_files(body, pictures["red_tee"])), 413, "upload_too_large")
+
+
+def test_too_many_pixels_is_413(client: httpx.Client, pictures: dict[str, bytes]) -> None:
+    assert len(pictures["huge_plain"]) < API_CONFIG.max_upload_bytes
+    msg = _error(client.post(TRYON, files=_files(pictures["grace"], pictures["huge_plain"])), 413, "image_too_large")
+    assert "garment_image" in msg and "1200x1000" in msg
+
+
+def test_undecodable_image_is_422(client: httpx.Client, pictures: dict[str, bytes]) -> None:
+    _error(client.post(TRYON, files=_files(pictures["truncated_jpeg"], pictures["red_tee"])), 422, "undecodable_image")
+
+
+def test_photo_without_a_person_is_422_no_person(client: httpx.Client, pictures: dict[str, bytes]) -> None:
+    _error(client.post(TRYON, files=_files(pictures["empty_room"], pictures["red_tee"])), 422, "no_person")
+
+
+def test_unknown_route_is_404_json(client: httpx.Client) -> None:
+    _error(client.get("/api/v1/nothing"), 404, "not_found")
+
+
+def test_openapi_docs_are_served(client: httpx.Client) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/v1/tryon", "/api/v1/health", "/api/v1/batch", "/api/v1/batch/{job_id}"} <= set(paths)
+
+
+def test_50_concurrent_requests_are_answered_and_not_mixed_up(api: ThreadedServer, client: httpx.Client,
+                                                             pictures: dict[str, bytes]) -> None:
+    pairs = {"a": (pictures["grace"], pictures["red_tee"]), "b": (pictures["astronaut"], pictures["blue_tee"])}
+    opts = {"options": json.dumps({"output_format": "png"})}
+    reference = {k: client.post(TRYON, files=_files(*p), data=opts).json()["result"] for k, p in pairs.items()}
+    assert _diff(reference["a"], reference["b"]) > 10 * SAME
+
+    async def burst() -> tuple[list[tuple[str, httpx.Response]], dict]:
+        async with httpx.AsyncClient(base_url=api.url, timeout=180, limits=httpx.Limits(max_connections=64)) as ac:
+            async def one(i: int) -> tuple[str, httpx.Response]:
+                key = "ab"[i % 2]
+                return key, await ac.post(TRYON, files=_files(*pairs[key]), data=opts)
+
+            tasks = [asyncio.create_task(one(i)) for i in range(50)]
+            while not any(t.done() for t in tasks):
+                await asyncio.sleep(0.01)
+            # The event loop answers while try-ons are still queued and running.
+            health = (await ac.get("/api/v1/health")).json()
+            health["tryons_pending"] = sum(not t.done() for t in tasks)
+            return list(await asyncio.gather(*tasks)), health
+
+    answers, health = asyncio.run(burst())
+    assert health["tryons_pending"] > 0 and health["queue_in_flight"] > 0
+    served = 0
+    for key, resp in answers:
+        if resp.status_code == 503:
+            _error(resp, 503, "queue_full")
+            assert resp.headers["Retry-After"] == str(API_CONFIG.retry_after_s)
+            continue
+        assert resp.status_code == 200, resp.text[:300]
+        result = resp.json()["result"]
+        other = reference["b" if key == "a" else "a"]
+        assert _diff(result, reference[key]) < SAME < _diff(result, other), "a concurrent result is not its own pair's"
+        served += 1
+    # Capacity is 2 running + 6 waiting: at least that many are served, the rest refused cleanly.
+    assert served >= 8
+
+
+# ---------------------------------------------------------------- batch
+
+
+class _ImageHandler(BaseHTTPRequestHandler):
+    files: dict[str, tuple[str, bytes]] = {}
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.path == "/to-metadata":
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+            self.end_headers()
+            return
+        if self.path not in self.files:
+            self.send_error(404)
+            return
+        ctype, body = self.files[self.path]
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def image_server(pictures: dict[str, bytes]) -> Iterator[str]:
+    handler = type("Handler", (_ImageHandler,), {"files": {
+        "/grace.jpg": ("image/jpeg", pictures["grace"]), "/tee.png": ("image/png", pictures["red_tee"]),
+        "/list.jpg": ("image/jpeg", pictures["text"]), "/room.jpg": ("application/octet-stream", pictures["empty_room"]),
+    }})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _wait_done(client: httpx.Client, job_id: str, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(f"/api/v1/batch/{job_id}").json()
+        if body["status"] == "done" or time.monotonic() > deadline:
+            return body
+        time.sleep(0.2)
+
+
+def test_batch_job_reports_each_item(client: httpx.Client, image_server: str, pictures: dict[str, bytes]) -> None:
+    items = [
+        {"person_url": f"{image_server}/grace.jpg", "garment_url": f"{image_server}/tee.png"},
+        {"person_url": f"{image_server}/list.jpg", "garment_url": f"{image_server}/tee.png"},
+        {"person_url": f"{image_server}/to-metadata", "garment_url": f"{image_server}/tee.png"},
+        {"person_url": f"{image_server}/missing.jpg", "garment_url": f"{image_server}/tee.png"},
+    ]
+    resp = client.post("/api/v1/batch", json={"items": items, "options": {"output_format": "png", "return_mask": True}})
+    assert resp.status_code == 202, resp.text[:300]
+    job = _wait_done(client, resp.json()["job_id"])
+    assert job["status"] == "done" and job["total"] == 4 and job["completed"] == 4
+    assert (job["succeeded"], job["failed"]) == (1, 3) and job["expires_at"] > job["finished_at"]
+    first, text, redirect, missing = job["items"]
+    assert first["status"] == "ok" and _decode(first["result"]).size == (240, 300) and _decode(first["mask"]).mode == "L"
+    # Same pair as a direct upload gives the same picture.
+    direct = client.post(TRYON, files=_files(pictures["grace"], pictures["red_tee"]),
+                         data={"options": json.dumps({"output_format": "png"})}).json()
+    assert _diff(first["result"], direct["result"]) < SAME
+    assert text["error"]["code"] == "unsupported_media_type"
+    # Link-local (cloud metadata) stays refused even with private addresses allowed.
+    assert redirect["error"]["code"] == "url_refused" and "169.254.169.254" in redirect["error"]["message"]
+    assert missing["error"]["code"] == "download_failed" and "404" in missing["error"]["message"]
+
+
+def test_batch_rejects_bad_requests(client: httpx.Client, image_server: str) -> None:
+    good = {"person_url": f"{image_server}/grace.jpg", "garment_url": f"{image_server}/tee.png"}
+    _error(client.post("/api/v1/batch", json={"items": [good] * 5}), 422, "too_many_items")
+    _error(client.post("/api/v1/batch", json={"items": []}), 422, "invalid_request")
+    _error(client.post("/api/v1/batch", json={"items": [{**good, "person_url": "file:///etc/passwd"}]}), 422, "url_refused")
+    _error(client.post("/api/v1/batch", json={"items": [good], "options": {"quality": 20}}), 422, "invalid_request")
+    _error(client.get("/api/v1/batch/0123456789abcdef"), 404, "job_not_found")
+
+
+def test_batch_jobs_expire_after_their_ttl(image_server: str) -> None:
+    now = [1000.0]
+    jobs = BatchJobs(BatchConfig(allow_private_urls=True, job_ttl_s=60), ImageLimits(), clock=lambda: now[0])
+    try:
+        job = jobs.submit([(f"{image_server}/grace.jpg", f"{image_server}/tee.png")],
+                          lambda p, g: {"result": "x", "mask": None, "metadata": {"sizes": [p.size, g.size]}})
+        deadline = time.monotonic() + 30
+        while jobs.get(job.job_id).status != "done" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        snap = jobs.get(job.job_id).to_dict()
+        assert snap["items"][0]["metadata"] == {"sizes": [(240, 300), (240, 320)]} and snap["expires_at"] == 1060.0
+        now[0] = 1059.0
+        assert jobs.get(job.job_id) is not None
+        now[0] = 1060.0
+        assert jobs.get(job.job_id) is None
+    finally:
+        jobs.shutdown()
+
+
+# ---------------------------------------------------------------- SSRF guard
+
+
+def test_guard_refuses_internal_addresses(image_server: str) -> None:
+    for url in (f"{image_server}/grace.jpg", "http://localhost/", "http://[::1]/", "http://10.1.2.3/", "http://0x7f000001/",
+                "http://169.254.169.254/", "http://224.0.0.1/", "http://0.0.0.0/", "gopher://example.com/"):
+        with pytest.raises(UrlRefused):
+            check_url(url)
+    check_url(f"{image_server}/grace.jpg", allow_private=True)
+    with pytest.raises(UrlRefused):
+        check_url("http://169.254.169.254/", allow_private=True)
+    # The connection itself refuses, whatever checked (or did not check) the URL before.
+    with guarded_session(allow_private=False) as session, pytest.raises(UrlRefused):
+        session.get(f"{image_server}/grace.jpg", timeout=5)
+    with guarded_session(allow_private=True) as session:
+        assert session.get(f"{image_server}/grace.jpg", timeout=5).status_code == 200
+
+
+# ---------------------------------------------------------------- the command, without a model
+
+
+def test_serve_command_without_model_starts_and_explains(tmp_path: Path, image_server: str) -> None:
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'none.db'}"}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--port", str(port), "--model", str(tmp_path / "absent")],
+                            cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    health = c.get("/api/v1/health").json()
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline, "vton serve did not come up"
+                    time.sleep(0.2)
+            assert health["model_loaded"] is False and health["status"] == "degraded"
+            assert "--model" in health["detail"]
+            msg = _error(c.post(TRYON, files=_files(b"x", b"y")), 503, "model_not_loaded")
+            assert "--model" in msg
+            # The default policy refuses loopback downloads (SSRF guard), before looking for a model.
+            item = {"person_url": f"{image_server}/grace.jpg", "garment_url": f"{image_server}/tee.png"}
+            assert "loopback" in _error(c.post("/api/v1/batch", json={"items": [item]}), 422, "url_refused")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
