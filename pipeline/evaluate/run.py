@@ -1,0 +1,236 @@
+"""Evaluate the trained try-on models on the test pairs of a VITON-HD-layout data set.
+
+Paired (each person with their own garment, the warp stage's warped cloth as TOM input):
+SSIM, PSNR and LPIPS on the whole picture and inside the garment region (the worn garment's
+labels in the parse map). Unpaired (each person with the next pair's garment, warped by the
+GMM here): FID and KID against the real test photos. Two baselines go through exactly the
+same metrics, so every number has a reference: the agnostic image itself, and the warped
+cloth pasted on it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from pipeline.evaluate.config import EvaluateConfig
+from pipeline.evaluate.paired import PAIRED_METRICS, mean_or_none, paired_metrics
+from pipeline.evaluate.reference_nets import load_inception, load_lpips
+from pipeline.infer.models import LoadedModels, load_models
+from pipeline.infer.types import EngineConfig
+from pipeline.io.atomic import atomic_dir, atomic_file, write_json
+from pipeline.log import get_logger
+from pipeline.train.data import VitonDataset
+from pipeline.train.inputs import cloth_input, person_input
+
+log = get_logger(__name__)
+
+SYSTEMS = ("model", "agnostic", "warped_paste")
+
+
+@dataclass(frozen=True)
+class EvaluateOutputs:
+    """Where the stage writes: the summary JSON, the per-pair CSV and the sample grids folder."""
+
+    metrics_json: Path = Path("metrics/evaluate.json")
+    pairs_csv: Path = Path("metrics/evaluate_pairs.csv")
+    samples_dir: Path = Path("metrics/evaluate_samples")
+
+
+@dataclass
+class _Unpaired:
+    """FID/KID accumulators per system (None when the Inception network is missing)."""
+
+    fid: dict[str, Any] = field(default_factory=dict)
+    kid: dict[str, Any] = field(default_factory=dict)
+
+
+def _uint8(x: Tensor) -> Tensor:
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def _grid(columns: list[Tensor]) -> Image.Image:
+    """One row of ``[3, H, W]`` images in [-1, 1] side by side, 4 white pixels apart."""
+    arrs = [_uint8(c).permute(1, 2, 0).cpu().numpy() for c in columns]
+    h = arrs[0].shape[0]
+    gap = np.full((h, 4, 3), 255, np.uint8)
+    row = [a if k == 0 else np.concatenate([gap, a], 1) for k, a in enumerate(arrs)]
+    return Image.fromarray(np.concatenate(row, axis=1))
+
+
+def _models(cfg: EvaluateConfig) -> LoadedModels:
+    return load_models(EngineConfig(model=cfg.model, gmm_model=cfg.gmm_model, size=cfg.size, device=cfg.device))
+
+
+@torch.no_grad()
+def _tom(models: LoadedModels, person: Tensor, wcloth: Tensor, wmask: Tensor) -> Tensor:
+    x = torch.cat([person, wcloth, wmask], dim=1).to(models.device)
+    return models.tom(x).float().cpu()
+
+
+@torch.no_grad()
+def _unpaired_pass(ds: VitonDataset, models: LoadedModels, cfg: EvaluateConfig, inception: Any) -> tuple[dict[str, Any], int]:
+    """FID and KID per system on person i + garment i+1 (mod n); returns (values, pairs used)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    n = len(ds)
+    subset = min(cfg.kid_subset_size, n)
+    fids = {s: FrechetInceptionDistance(feature=inception, normalize=False) for s in SYSTEMS}
+    kids = {s: KernelInceptionDistance(feature=inception, subset_size=subset, normalize=False) for s in SYSTEMS}
+    for start in tqdm(range(0, n, cfg.batch_size), desc="evaluate unpaired"):
+        idx = list(range(start, min(start + cfg.batch_size, n)))
+        people = [ds[i] for i in idx]
+        cloths = [ds[(i + 1) % n] for i in idx]
+        batch = {k: torch.stack([p[k] for p in people]) for k in ("image", "agnostic", "pose", "parse_agnostic")}
+        batch["cloth"] = torch.stack([c["cloth"] for c in cloths])
+        batch["cloth_mask"] = torch.stack([c["cloth_mask"] for c in cloths])
+        person = person_input(batch)
+        warped = models.warp(torch.cat([person, cloth_input(batch)], 1).to(models.device)).float().cpu()
+        wcloth, wmask = warped[:, :3], (warped[:, 3:4] > 0.5).float()
+        outputs = {"model": _tom(models, person, wcloth, wmask), "agnostic": batch["agnostic"],
+                   "warped_paste": batch["agnostic"] * (1 - wmask) + wcloth * wmask}
+        real = _uint8(batch["image"])
+        for s in SYSTEMS:
+            fake = _uint8(outputs[s])
+            for metric in (fids[s], kids[s]):
+                metric.update(real, real=True)
+                metric.update(fake, real=False)
+    values: dict[str, Any] = {}
+    for s in SYSTEMS:
+        kid_mean, kid_std = kids[s].compute()
+        values[s] = {"fid": round(float(fids[s].compute()), 6), "kid": round(float(kid_mean), 6), "kid_std": round(float(kid_std), 6)}
+    return values, n
+
+
+def _registered_versions(cfg: EvaluateConfig, models: LoadedModels) -> dict[str, str]:
+    """Registered model versions that are the models evaluated: named by URI, or matched by params hash."""
+    found = {}
+    for kind in ("gmm", "tom"):
+        src = str(models.metadata.get(kind, ""))
+        if src.startswith("models:/"):
+            name, _, version = src[len("models:/"):].partition("/")
+            found[name] = version
+    if found:
+        return found
+    hashes = set()
+    for kind in ("gmm", "tom"):
+        meta = Path(str(models.metadata.get(kind, ""))) / "meta.json"
+        if meta.is_file():
+            h = json.loads(meta.read_text(encoding="utf-8")).get("params_hash")
+            if h:
+                hashes.add(h)
+    if not hashes:
+        return {}
+    from pipeline.infer.models import mlflow_client
+
+    client = mlflow_client()
+    if client is None:
+        return {}
+    for name in cfg.registered_models:
+        try:
+            versions = client.search_model_versions(f"name = '{name}'")
+        except Exception:  # noqa: BLE001 - registry unavailable: nothing to tag
+            continue
+        for v in sorted(versions, key=lambda v: -int(v.version)):
+            try:
+                tags = client.get_run(v.run_id).data.tags if v.run_id else {}
+            except Exception:  # noqa: BLE001 - a deleted run
+                continue
+            if tags.get("params_hash") in hashes:
+                found[name] = str(v.version)
+                break
+    return found
+
+
+def evaluate(cfg: EvaluateConfig, outputs: EvaluateOutputs = EvaluateOutputs()) -> dict[str, Any]:
+    """Run the evaluation and write the JSON summary, per-pair CSV and sample grids; returns the summary."""
+    started = time.perf_counter()
+    models = _models(cfg)
+    ds = VitonDataset(cfg.dataset, cfg.split, size=cfg.size, pose_format=cfg.pose_format,
+                      warped_root=cfg.warped, limit=cfg.limit)
+    lpips, lpips_reason = load_lpips(cfg.lpips_net, cfg.lpips_weights)
+    inception, inception_reason = load_inception(cfg.inception_weights)
+    if lpips is not None:
+        lpips = lpips.to(models.device)
+    rows: list[dict[str, Any]] = []
+    per_system: dict[str, dict[str, list[float | None]]] = {s: {m: [] for m in PAIRED_METRICS} for s in SYSTEMS}
+    grids: list[tuple[str, Image.Image]] = []
+    loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=False)
+    for batch in tqdm(loader, desc="evaluate paired"):
+        person = person_input(batch)
+        wcloth, wmask = batch["warped_cloth"], batch["warped_mask"]
+        systems = {"model": _tom(models, person, wcloth, wmask), "agnostic": batch["agnostic"],
+                   "warped_paste": batch["agnostic"] * (1 - wmask) + wcloth * wmask}
+        scores = {s: paired_metrics(pred, batch["image"], batch["worn_mask"], lpips) for s, pred in systems.items()}
+        for k, name in enumerate(batch["name"]):
+            row: dict[str, Any] = {"name": name, "cloth_name": batch["cloth_name"][k], "category": batch["category"][k]}
+            for s in SYSTEMS:
+                for m in PAIRED_METRICS:
+                    value = scores[s][m][k]
+                    per_system[s][m].append(value)
+                    row[f"{s}_{m}"] = None if value is None else round(float(value), 6)
+            rows.append(row)
+            if len(grids) < cfg.num_samples:
+                grids.append((Path(name).stem, _grid([batch["agnostic"][k], batch["cloth"][k], wcloth[k],
+                                                      systems["model"][k], batch["image"][k]])))
+
+    unavailable: dict[str, str] = {}
+    if lpips_reason:
+        unavailable["lpips"] = unavailable["garment_lpips"] = lpips_reason
+    unpaired: dict[str, Any] = {}
+    if inception is None:
+        unavailable["fid"] = unavailable["kid"] = str(inception_reason)
+    elif len(ds) < 2:
+        unavailable["fid"] = unavailable["kid"] = f"FID/KID need at least 2 test pairs, the split has {len(ds)}"
+    else:
+        unpaired, _ = _unpaired_pass(ds, models, cfg, inception.to(models.device))
+
+    summary: dict[str, Any] = {"pairs": len(rows), "split": cfg.split, "size": list(cfg.size)}
+    for s in SYSTEMS:
+        block = {m: mean_or_none(per_system[s][m]) for m in PAIRED_METRICS}
+        block.update(unpaired.get(s, {"fid": None, "kid": None, "kid_std": None}))
+        if s == "model":
+            summary["model"] = block
+        else:
+            summary.setdefault("baselines", {})[s] = block
+    summary["unavailable"] = unavailable
+    summary["models"] = {k: v for k, v in models.metadata.items()}
+    summary["registered_versions"] = _registered_versions(cfg, models)
+    summary["skipped"] = dict(ds.skipped)
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+
+    write_json(outputs.metrics_json, summary)
+    with atomic_file(outputs.pairs_csv, "w") as fh:
+        fields = ["name", "cloth_name", "category"] + [f"{s}_{m}" for s in SYSTEMS for m in PAIRED_METRICS]
+        writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    with atomic_dir(outputs.samples_dir) as tmp:
+        for stem, img in grids:
+            img.save(tmp / f"{stem}.png")
+    log.info("evaluation written", pairs=len(rows), json=outputs.metrics_json,
+             **{f"model_{m}": summary["model"][m] for m in ("ssim", "psnr", "lpips", "fid")})
+    return summary
+
+
+def flat_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """Numeric metrics of a summary as ``<system>_<metric>`` (MLflow keys); nulls left out."""
+    out: dict[str, float] = {}
+    blocks = {"model": summary.get("model", {}), **summary.get("baselines", {})}
+    for system, block in blocks.items():
+        for key, value in block.items():
+            if isinstance(value, (int, float)) and value is not None:
+                out[f"{system}_{key}"] = float(value)
+    return out
