@@ -144,6 +144,11 @@ def create_app(config: ApiConfig | None = None, engine_factory: EngineFactory | 
             # ModelNotFound is a FileNotFoundError whose message says how to get a model.
             state.load_error = str(exc)
             log.error("serving without a model", reason=state.load_error)
+        except Exception as exc:  # noqa: BLE001 - a broken checkpoint must not keep the health endpoint down
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            state.load_error = (f"the model could not be loaded ({type(exc).__name__}: {first[:300]}); "
+                                "check that --model points at a model written by this version of the training stages")
+            log.error("serving without a model", reason=state.load_error, exc_info=True)
         try:
             yield
         finally:
