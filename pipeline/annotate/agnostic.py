@@ -72,7 +72,7 @@ class AgnosticConfig:
     reference_height: int = 1024
     parse_arm_radius: float = 10.0
     keep_hands: bool = True
-    cover_garment_margin: float = 1.0
+    cover_garment_margin: float = 0.5
     min_confidence: float = 0.05
     min_shoulder_fraction: float = 0.04
     grey: tuple[int, int, int] = (128, 128, 128)
