@@ -125,8 +125,13 @@ def warmup_lambda(warmup_steps: int) -> Callable[[int], float]:
     return factor
 
 
-def seed_everything(seed: int) -> None:
-    """Seed torch/numpy/python and ask for deterministic kernels where PyTorch has them."""
+def seed_everything(seed: int, device: torch.device = torch.device("cpu")) -> None:
+    """Seed torch/numpy/python; on CPU also ask for deterministic kernels (bit-exact resumes).
+
+    On CUDA speed wins: cuDNN autotuning stays on and a few kernels (grid_sample's
+    backward among them) are not deterministic, so GPU runs are reproducible only
+    approximately.
+    """
     import random
 
     import numpy as np
@@ -134,7 +139,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = True
 
 
 def _loader(dataset: Dataset[Any], cfg: TrainConfig, dist: DistContext, shuffle: bool) -> tuple[DataLoader[Any], DistributedSampler[Any], torch.Generator]:
@@ -185,7 +193,7 @@ class Trainer:
     def _build(self) -> StepContext:
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
-        seed_everything(self.cfg.seed)
+        seed_everything(self.cfg.seed, self.dist.device)
         plain = self.task.create_modules()
         modules = {name: self.dist.wrap(m.to(self.dist.device)) for name, m in plain.items()}
         optimizers: dict[str, Optimizer] = {
@@ -232,7 +240,7 @@ class Trainer:
         except (KeyError, RuntimeError, ValueError) as exc:
             # The model code changed shape since the checkpoint was written.
             log.warning("checkpoint does not fit the current model, starting afresh", detail=str(exc)[:300])
-            seed_everything(self.cfg.seed)
+            seed_everything(self.cfg.seed, self.dist.device)
             for name, module in self.task.create_modules().items():
                 unwrap(ctx.modules[name]).load_state_dict(module.state_dict())
             return fresh
