@@ -35,6 +35,7 @@ class WarpConfig:
     splits: tuple[str, ...] = ("train", "test")
     batch_size: int = 8
     workers: int = 0
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default
     device: str = "auto"
     pose_format: str = "auto"
     validate: str = "full"
@@ -64,6 +65,8 @@ def write_warped(cfg: WarpConfig, out_dir: str | Path, metrics: StageMetrics) ->
     Also records the mean L1 between the warped cloth and the worn garment per split
     in ``metrics.extra`` (how well the GMM fits, on the same data the TOM will see).
     """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
     gmm = load_model(cfg.model_dir, "gmm", device)
     with atomic_dir(out_dir) as tmp:
