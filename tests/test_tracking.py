@@ -110,3 +110,17 @@ def test_parallel_runs_create_the_experiment_once(tracked: SimpleNamespace) -> N
         ids = set(pool.map(create, range(8)))
     assert len(ids) == 1
     assert MlflowClient(uri).get_experiment_by_name("raced").experiment_id in ids
+
+
+def test_rerun_with_more_epochs_resumes_and_keeps_the_whole_curve(tracked: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tracked.root))
+    cfg = tiny_cfg(tracked.data, "gmm", epochs=3, log_model=False, registered_model_name="tiny-gmm")
+    metrics = run_training_stage("gmm", cfg, tracked.gmm_paths)
+    assert metrics is not None and metrics["resumed_from_epoch"] == 2 and metrics["epochs"] == 3
+    assert len(tracked.gmm_paths.history_csv.read_text().splitlines()) == 1 + 3
+    client = MlflowClient(tracked.uri)
+    runs = client.search_runs([client.get_experiment_by_name("test-vton").experiment_id],
+                              filter_string="tags.stage = 'train_gmm'", order_by=["attributes.start_time DESC"])
+    assert len(runs) == 2
+    assert [m.step for m in client.get_metric_history(runs[0].info.run_id, "val_l1")] == [1, 2, 3]

@@ -39,7 +39,7 @@ class TrainConfig:
     vgg_weights: str = ""
     discriminator: dict[str, Any] = field(default_factory=dict)
     registered_model_name: str = ""
-    mlflow_experiment: str = "vesaki-vton"
+    mlflow_experiment: str = "vesaki-vton"  # empty: no MLflow run
     log_model: bool = True
 
     @classmethod

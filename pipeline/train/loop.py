@@ -313,7 +313,15 @@ class Trainer:
         if dist.is_main:
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
             if start == 0:
+                # Leftovers of a run with other settings must not pass for this one's.
                 (self.checkpoint_dir / "best.pt").unlink(missing_ok=True)
+                if self.samples_dir is not None and self.samples_dir.is_dir():
+                    for old in self.samples_dir.glob("epoch_*.png"):
+                        old.unlink()
+            elif self.sink is not None:
+                # A resumed run is a new MLflow run: give it the whole curve, not only the new epochs.
+                for row in history:
+                    self.sink.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
         sample_batch = next(iter(val_loader))
         epoch_seconds: list[float] = []
         for epoch in range(start, cfg.epochs):

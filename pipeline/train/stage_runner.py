@@ -68,7 +68,9 @@ def run_training_stage(kind: str, cfg: TrainConfig, paths: StagePaths, warped_ro
             raise SystemExit(str(exc)) from exc
         train_set, val_set = _datasets(cfg, warped_root if kind == "tom" else None)
         stage = task.stage
-        with stage_run(stage, cfg.mlflow_experiment, cfg.flat_params(), cfg.params_hash(), enabled=dist.is_main) as run:
+        # An empty experiment name turns tracking off (quick local checks).
+        tracked = dist.is_main and bool(cfg.mlflow_experiment)
+        with stage_run(stage, cfg.mlflow_experiment, cfg.flat_params(), cfg.params_hash(), enabled=tracked) as run:
             run.set_tags({"train_pairs": str(len(train_set)), "val_pairs": str(len(val_set)), "world_size": str(dist.world_size)})
             trainer = Trainer(task, cfg, train_set, val_set, paths.checkpoints, dist, history_csv=paths.history_csv,
                               samples_dir=paths.checkpoints / "samples", sink=run)
