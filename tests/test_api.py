@@ -458,3 +458,19 @@ def test_serve_command_without_model_starts_and_explains(tmp_path: Path, image_s
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_serve_command_refuses_bad_config_and_taken_port(tmp_path: Path) -> None:
+    from pipeline.cli import main
+
+    bad = tmp_path / "api.yaml"
+    bad.write_text("api:\n  max_upload_bytes: 1000\n  queue_sise: 3\n")
+    assert main(["serve", "--config", str(bad)]) == 2
+    bad.write_text("engine:\n  modle: x\n")
+    assert main(["serve", "--config", str(bad)]) == 2
+    with pytest.raises(ValueError, match="queue_sise"):
+        ApiConfig.from_dict({"queue_sise": 3})
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["serve", "--port", str(taken.getsockname()[1]), "--model", str(tmp_path / "absent")]) == 1

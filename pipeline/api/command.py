@@ -8,6 +8,7 @@ a model the server still starts and /api/v1/health reports model_loaded: false.
 from __future__ import annotations
 
 import argparse
+import socket
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pipeline.api.app import create_app
     from pipeline.api.config import ApiConfig
+    from pipeline.infer import EngineConfig
     from pipeline.log import get_logger
 
     log = get_logger(__name__)
@@ -40,16 +42,35 @@ def run(args: argparse.Namespace) -> int:
         for key, value in (("model", model), ("backend", args.backend), ("device", args.device)):
             if value is not None:
                 engine[key] = value
+        EngineConfig.from_dict(engine)  # bad engine options stop here, not after startup
         config = dataclasses.replace(config, engine=engine)
     except ValueError as exc:
         log.error("bad API configuration", error=str(exc))
         return 2
+    try:
+        # Bound before the model loads, so a taken port fails at once with a clear message.
+        sock = _bind(args.host, args.port)
+    except OSError as exc:
+        log.error("cannot listen", host=args.host, port=args.port, error=str(exc))
+        return 1
     app = create_app(config)
     log.info("serving the try-on API", url=f"http://{args.host}:{args.port}", docs=f"http://{args.host}:{args.port}/docs")
+    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port))
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
-    except OSError as exc:
-        log.error("cannot serve the API", host=args.host, port=args.port, error=str(exc))
-        return 1
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
 
+
+def _bind(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
