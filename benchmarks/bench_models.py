@@ -4,8 +4,9 @@ A training step is forward + loss + backward + Adam step:
   GMM: warp cloth and mask with the predicted grid, L1 + mask + smoothness loss;
   TOM: L1 + VGG19 perceptual + style + composition-mask loss (the VGG has random weights here:
        its speed does not depend on them; ``--vgg-size`` bounds the VGG input as training may).
-Each case runs in a fresh subprocess so its peak memory (CPU: peak RSS growth during the steps,
-read from /proc; CUDA: max allocated) is its own.
+Each case runs in a fresh subprocess so its peak memory is its own: the growth over the memory
+held once models and inputs exist (CPU: peak RSS from /proc; CUDA: max allocated), i.e.
+activations, gradients, optimiser state and loss networks.
 
   python benchmarks/bench_models.py                        # everything on CPU (slow at 1024x768)
   python benchmarks/bench_models.py --models tom --sizes 512x384 --batches 1
@@ -82,7 +83,46 @@ def models(device: str) -> tuple[GMM, TOM]:
     return GMM(GMMConfig(person_channels=PERSON_CH)).to(device), TOM(TOMConfig(in_channels=TOM_IN)).to(device)
 
 
-def run_case(model: str, size: tuple[int, int], batch: int, device: str, steps: int, vgg_size) -> dict:
+class CPVTONUNet(torch.nn.Module):
+    """Reference only: CP-VTON+'s try-on U-Net (pix2pix, 6 stride-2 4x4 downs, ngf 64, InstanceNorm,
+    upsample + 3x3 conv decoder, about 21M parameters), to compare speed under the same machine load."""
+
+    def __init__(self, c_in: int, c_out: int = 4, ngf: int = 64) -> None:
+        super().__init__()
+        nn = torch.nn
+        chans = [c_in, ngf, 2 * ngf, 4 * ngf, 8 * ngf, 8 * ngf, 8 * ngf]
+        self.downs = nn.ModuleList(
+            nn.Sequential(
+                nn.LeakyReLU(0.2) if i else nn.Identity(),
+                nn.Conv2d(a, b, 4, 2, 1),
+                nn.InstanceNorm2d(b) if 0 < i < 5 else nn.Identity(),
+            )
+            for i, (a, b) in enumerate(zip(chans, chans[1:]))
+        )
+        ups = []
+        for i in reversed(range(6)):  # decoder level i outputs chans[i] (c_out at the top)
+            c_up_in = chans[i + 1] * (1 if i == 5 else 2)
+            out = c_out if i == 0 else chans[i]
+            ups.append(nn.Sequential(
+                nn.ReLU(), nn.Upsample(scale_factor=2, mode="bilinear"), nn.Conv2d(c_up_in, out, 3, 1, 1),
+                nn.InstanceNorm2d(out) if i else nn.Identity(),
+            ))  # fmt: skip
+        self.ups = nn.ModuleList(ups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for down in self.downs:
+            x = down(x)
+            skips.append(x)
+        x = self.ups[0](skips.pop())
+        for up in self.ups[1:]:
+            x = up(torch.cat([x, skips.pop()], 1))
+        return x
+
+
+def run_case(
+    model: str, size: tuple[int, int], batch: int, device: str, steps: int, vgg_size, tom_loss: str
+) -> dict:
     """Time ``steps`` training steps (after one warm-up) of one model at one size and batch."""
     torch.manual_seed(0)
     h, w = size
@@ -99,7 +139,9 @@ def run_case(model: str, size: tuple[int, int], batch: int, device: str, steps: 
             return gmm_loss(warp(cloth, grid), target, worn, theta, 5, warp(cmask, grid))["total"]
     else:
         inputs, wcloth, wmask, target = rand(TOM_IN), rand(3), (rand(1) > 0).float(), rand(3)
-        criterion = TOMLoss(TOMLossWeights(), vgg=VGG19Features(allow_random=True), vgg_size=vgg_size).to(device)
+        weights = TOMLossWeights() if tom_loss == "full" else TOMLossWeights(perceptual=0, style=0)
+        vgg = VGG19Features(allow_random=True) if tom_loss == "full" else None
+        criterion = TOMLoss(weights, vgg=vgg, vgg_size=vgg_size).to(device)
 
         def loss_fn() -> torch.Tensor:
             return criterion(tom(inputs, wcloth, wmask), target, wmask)["total"]
@@ -109,9 +151,9 @@ def run_case(model: str, size: tuple[int, int], batch: int, device: str, steps: 
         loss_fn().backward()
         opt.step()
 
+    base = _reset_peak(device)  # models and inputs exist; the peak adds activations, gradients, Adam state
     step()  # warm-up: allocator, oneDNN/cuDNN kernel choice, Adam state
     _sync(device)
-    base = _reset_peak(device)
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
@@ -124,7 +166,7 @@ def run_case(model: str, size: tuple[int, int], batch: int, device: str, steps: 
         "batch": batch,
         "params_m": sum(p.numel() for p in net.parameters()) / 1e6,
         "step_s": statistics.median(times),
-        "peak_mib": _peak(device) - (base if device != "cuda" else 0.0),
+        "peak_mib": _peak(device) - base,
     }
 
 
@@ -137,7 +179,8 @@ def run_forward(device: str, repeats: int) -> dict:
     person = torch.randn(1, PERSON_CH, h, w, device=device)
     cloth = torch.rand(1, 4, h, w, device=device)
     pose_agnostic = person[:, :TOM_IN]
-    times = {"gmm": [], "tom": [], "total": []}
+    reference = CPVTONUNet(TOM_IN + 4).to(device).eval()
+    times: dict[str, list[float]] = {"gmm": [], "tom": [], "total": [], "cpvton_unet": []}
     with torch.inference_mode():
         for i in range(repeats + 1):
             t0 = time.perf_counter()
@@ -148,9 +191,15 @@ def run_forward(device: str, repeats: int) -> dict:
             tom(pose_agnostic, warped[:, :3], warped[:, 3:])
             _sync(device)
             t2 = time.perf_counter()
+            reference(torch.cat([pose_agnostic, warped], 1))
+            _sync(device)
+            t3 = time.perf_counter()
             if i:  # the first call is warm-up
                 times["gmm"].append(t1 - t0), times["tom"].append(t2 - t1), times["total"].append(t2 - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+                times["cpvton_unet"].append(t3 - t2)
+    out = {k: statistics.median(v) for k, v in times.items()}
+    out["cpvton_unet_params_m"] = sum(p.numel() for p in reference.parameters()) / 1e6
+    return out
 
 
 def main() -> None:
@@ -163,6 +212,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3, help="timed training steps per case (median reported)")
     ap.add_argument("--repeats", type=int, default=5, help="timed inference runs (median reported)")
     ap.add_argument("--vgg-size", default=None, help="HxW the TOM loss resizes images to before the VGG")
+    ap.add_argument("--tom-loss", default="full", choices=["full", "l1"], help="l1: TOM loss without the VGG terms")
     ap.add_argument("--only-forward", action="store_true", help="skip training steps")
     ap.add_argument("--no-forward", action="store_true", help="skip the 1024x768 inference timing")
     ap.add_argument("--_case", help=argparse.SUPPRESS)
@@ -178,16 +228,16 @@ def main() -> None:
             print(json.dumps(run_forward(args.device, args.repeats)))
         else:
             size = tuple(int(v) for v in case["size"].split("x"))
-            print(json.dumps(run_case(case["model"], size, case["batch"], args.device, args.steps, vgg_size)))
+            print(json.dumps(run_case(case["model"], size, case["batch"], args.device, args.steps, vgg_size, args.tom_loss)))
         return
 
     gmm, tom = models("cpu")
-    print(f"# device={args.device} threads={args.threads} torch={torch.__version__}")
+    print(f"# device={args.device} threads={args.threads} torch={torch.__version__} tom_loss={args.tom_loss} "
+          f"vgg_size={args.vgg_size or 'full'}")
     print(f"params: GMM {sum(p.numel() for p in gmm.parameters()):,}  TOM {sum(p.numel() for p in tom.parameters()):,}")
     base_cmd = [sys.executable, __file__, "--device", args.device, "--threads", str(args.threads)]
     base_cmd += ["--steps", str(args.steps), "--repeats", str(args.repeats)]
-    if args.vgg_size:
-        base_cmd += ["--vgg-size", args.vgg_size]
+    base_cmd += ["--tom-loss", args.tom_loss] + (["--vgg-size", args.vgg_size] if args.vgg_size else [])
     if not args.only_forward:
         print(f"{'model':<5} {'size':>9} {'batch':>5} {'params(M)':>9} {'s/step':>8} {'peak MiB':>9}")
         for model in args.models:
@@ -211,6 +261,10 @@ def main() -> None:
         else:
             r = json.loads(done.stdout.strip().splitlines()[-1])
             print(f"inference 1024x768 batch 1: GMM+warp {r['gmm']:.3f} s, TOM {r['tom']:.3f} s, total {r['total']:.3f} s")
+            print(
+                f"  same run, reference CP-VTON+ U-Net ({r['cpvton_unet_params_m']:.1f}M params) instead of the TOM: "
+                f"{r['cpvton_unet']:.3f} s, GMM+U-Net {r['gmm'] + r['cpvton_unet']:.3f} s"
+            )
 
 
 if __name__ == "__main__":

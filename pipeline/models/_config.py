@@ -25,4 +25,7 @@ def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
     for key, value in data.items():
         origin = typing.get_origin(hints.get(key))
         kwargs[key] = tuple(value) if origin is tuple and isinstance(value, list) else value
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except TypeError as err:  # a required key is missing
+        raise ValueError(f"{cls.__name__}: {err}") from None

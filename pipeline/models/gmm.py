@@ -98,6 +98,8 @@ class GMM(nn.Module):
         and ``theta`` [B, 2*G*G]: offsets of the lattice points, laid out as ``theta.view(B, G*G, 2)``
         with (dx, dy) per point, points row-major."""
         b, _, h, w = cloth.shape
+        # Area averaging keeps thin pose peaks and mask edges when shrinking 4x (bilinear would alias).
+        # ONNX export needs the input size to be an integer multiple of work_size for it.
         p = F.interpolate(person, size=self.cfg.work_size, mode="area")
         c = F.interpolate(cloth, size=self.cfg.work_size, mode="area")
         corr = correlation(l2_normalise(self.person_features(p)), l2_normalise(self.cloth_features(c)))
