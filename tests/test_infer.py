@@ -195,3 +195,33 @@ def test_tryon_from_several_threads(engine: TryOnEngine, garment: Path) -> None:
     a, b = (np.asarray(r.image, np.int16) for r in results)  # type: ignore[attr-defined]
     # Same input, same answer whichever thread (MediaPipe's threaded kernels may move a keypoint by a hair).
     assert a.shape == b.shape and np.abs(a - b).mean() < 1.0
+
+
+def test_registered_models_load_by_uri_and_by_default(bundle: Path, garment: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Models logged and registered as the training stages do (wrapper + model_folder/meta.json), in a real store."""
+    import json
+
+    from pipeline.tracking.mlflow_run import stage_run
+    from pipeline.train.export import GMMExport, TOMExport
+    from pipeline.train.model_io import load_model
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    for kind, wrap in (("gmm", GMMExport), ("tom", TOMExport)):
+        with stage_run(f"train_{kind}", "infer-test", {"size": json.dumps(list(SIZE))}, kind, root=tmp_path) as run:
+            run.log_artifact(bundle / kind / "meta.json", "model_folder")
+            run.log_model(wrap(load_model(bundle / kind, kind)), torch.rand(2, PERSON_CHANNELS + 4, 64, 48),
+                          registered_model_name=f"vton-{kind}")
+    models = load_models(EngineConfig(model="models:/vton-tom/latest", tracking_uri=uri, device="cpu"))
+    assert models.metadata["tom"] == "models:/vton-tom/1" and models.metadata["gmm"] == "models:/vton-gmm/1"
+    assert models.size == SIZE  # read from the training run's params
+    reference = load_models(EngineConfig(model=str(bundle), device="cpu"))
+    x = torch.rand(1, PERSON_CHANNELS + 4, *SIZE)
+    with torch.no_grad():
+        assert torch.equal(models.tom(x), reference.tom(x))
+    monkeypatch.chdir(tmp_path)
+    default = load_models(EngineConfig(model="", device="cpu"))  # latest registered in the default store
+    assert default.metadata["tom"] == "models:/vton-tom/1"
+    with pytest.raises(ModelNotFound, match="not in the MLflow store"):
+        load_models(EngineConfig(model="models:/vton-tom/7", tracking_uri=uri))

@@ -150,6 +150,32 @@ def _run_size(client: Any, run_id: str) -> tuple[int, int] | None:
     return (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 else None
 
 
+def _eager_twin(client: Any, run_id: str | None, kind: str, exported: Any, device: torch.device) -> Any:
+    """The registered ``torch.export`` module rebuilt as the plain wrapper module when the run kept the
+    model's config (``model_folder/meta.json``, logged by the training stages); else the exported module.
+
+    The plain module behaves like one loaded from a folder (eval mode, device moves, ONNX export with a
+    free batch axis); a ``torch.export`` module traced again for ONNX would freeze its batch size.
+    """
+    from pipeline.models import GMM, TOM, GMMConfig, TOMConfig
+    from pipeline.train.export import GMMExport, TOMExport
+
+    if not run_id:
+        return exported
+    try:
+        local = client.download_artifacts(run_id, "model_folder/meta.json", tempfile.mkdtemp(prefix="vton-meta-"))
+        meta = json.loads(Path(local).read_text(encoding="utf-8"))
+        if kind == "gmm":
+            wrapper: torch.nn.Module = GMMExport(GMM(GMMConfig.from_dict(meta["config"])))
+        else:
+            wrapper = TOMExport(TOM(TOMConfig.from_dict(meta["config"])))
+        wrapper.load_state_dict(exported.state_dict())
+        return wrapper.to(device).eval()
+    except Exception as exc:  # noqa: BLE001 - no meta, other architecture: keep the exported module
+        log.info("registered model kept in its torch.export form", kind=kind, run_id=run_id, detail=str(exc)[:200])
+        return exported
+
+
 def _load_registered(cfg: EngineConfig, client: Any, tom_uri: str, device: torch.device) -> LoadedModels:
     import mlflow.pytorch
 
@@ -161,8 +187,8 @@ def _load_registered(cfg: EngineConfig, client: Any, tom_uri: str, device: torch
     loaded = {}
     for kind, v in (("tom", tom_v), ("gmm", gmm_v)):
         # The download URI is a plain artifact location: loading needs no global tracking state.
-        module = mlflow.pytorch.load_model(client.get_model_version_download_uri(v.name, v.version), map_location=device)
-        loaded[kind] = module
+        exported = mlflow.pytorch.load_model(client.get_model_version_download_uri(v.name, v.version), map_location=device)
+        loaded[kind] = _eager_twin(client, v.run_id, kind, exported, device)
     size = cfg.size or _run_size(client, tom_v.run_id) or DEFAULT_SIZE
     meta = {"tom": f"models:/{tom_v.name}/{tom_v.version}", "gmm": f"models:/{gmm_v.name}/{gmm_v.version}",
             "tom_run_id": tom_v.run_id, "gmm_run_id": gmm_v.run_id}

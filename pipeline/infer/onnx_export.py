@@ -43,8 +43,12 @@ def _example(channels: int, size: tuple[int, int], seed: int) -> torch.Tensor:
     return x
 
 
+def _is_exported(module: Any) -> bool:
+    """A ``torch.export`` module (registered models load as one): fixed in eval form, refuses ``train()``/``eval()``."""
+    return type(module).__module__.startswith("torch.export") or type(module).__name__ == "GraphModule"
+
+
 def _export_one(module: Any, example: torch.Tensor, path: Path, opset: int) -> None:
-    module = module.eval().cpu() if isinstance(module, torch.nn.Module) else module
     with torch.no_grad():
         # The TorchScript-based exporter: it keeps the batch axis symbolic with dynamic_axes and
         # needs no extra packages (the dynamo exporter wants onnxscript).
@@ -82,8 +86,12 @@ def export_onnx(models: "LoadedModels", target: str | Path, opset: int = 17, tol
                                 "tom": models.metadata.get("tom", ""), "gmm": models.metadata.get("gmm", ""), "max_abs_diff": {}}
     with atomic_dir(target) as tmp:
         for name, module, channels in (("gmm", models.warp, GMM_IN), ("tom", models.tom, TOM_IN)):
+            if _is_exported(module):
+                raise ValueError(f"the {name} is a torch.export module without its config (its training run has no "
+                                 "model_folder/meta.json), which ONNX export cannot keep batch-free; export from the "
+                                 "model folder instead (--model data/train_tom/model) or use backend torch")
             if isinstance(module, torch.nn.Module):
-                module = module.cpu()
+                module = module.cpu().eval()
             path = tmp / f"{name}.onnx"
             _export_one(module, _example(channels, size, 0), path, opset)
             onnx.checker.check_model(str(path))

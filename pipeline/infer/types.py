@@ -55,8 +55,8 @@ class EngineConfig:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.size is not None:
             size = tuple(int(v) for v in self.size)
-            if len(size) != 2 or min(size) < 64:
-                raise ValueError(f"size must be [height, width] of at least 64 pixels, got {self.size!r}")
+            if len(size) != 2 or min(size) < 16:
+                raise ValueError(f"size must be [height, width] of at least 16 pixels, got {self.size!r}")
             object.__setattr__(self, "size", size)
         if self.annotate_height is not None and self.annotate_height < 64:
             raise ValueError(f"annotate_height must be at least 64, got {self.annotate_height}")
