@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ from pipeline.train.data import VitonDataset
 from pipeline.train.distributed import DistContext
 from pipeline.train.gmm_trainer import GMMTask
 from pipeline.train.loop import StepContext, Trainer
+from pipeline.train.stage_runner import StagePaths, run_training_stage
 from pipeline.train.tom_trainer import TOMTask
+from tests.synthetic_viton import write_synthetic_viton
 from tests.train_helpers import assert_same_state, synthetic_with_warps, tiny_cfg
 
 CPU = DistContext()
@@ -90,3 +93,12 @@ def test_other_params_start_afresh_and_more_epochs_continue(data: tuple[Path, Pa
     other = tiny_cfg(root, "gmm", epochs=2, lr=3e-4)
     result = Trainer(GMMTask(other), other, train, val, tmp_path, CPU).run()
     assert result.resumed_from == 0 and len(result.history) == 2
+
+
+def test_missing_test_split_validates_on_train(tmp_path: Path) -> None:
+    root = write_synthetic_viton(tmp_path / "d", n_train=3, n_test=0)
+    shutil.rmtree(root / "test")
+    (root / "test_pairs.txt").unlink()
+    cfg = tiny_cfg(root, "gmm", epochs=1, mlflow_experiment="")
+    metrics = run_training_stage("gmm", cfg, StagePaths.for_stage("train_gmm", tmp_path / "data", tmp_path / "metrics"))
+    assert metrics is not None and metrics["val_split"] == "train" and metrics["val_pairs"] == 3

@@ -14,7 +14,7 @@ from pipeline.log import get_logger
 from pipeline.models.vgg import MissingWeightsError
 from pipeline.tracking.mlflow_run import stage_run
 from pipeline.train.config import TrainConfig
-from pipeline.train.data import VitonDataset
+from pipeline.train.data import DatasetLayoutError, VitonDataset, split_dir
 from pipeline.train.distributed import init_distributed, shutdown
 from pipeline.train.export import GMMExport, TOMExport, gmm_example, tom_example
 from pipeline.train.gmm_trainer import GMMTask
@@ -49,7 +49,15 @@ class StagePaths:
 def _datasets(cfg: TrainConfig, warped_root: Path | None) -> tuple[VitonDataset, VitonDataset]:
     common: dict[str, Any] = {"size": cfg.size, "pose_format": cfg.pose_format, "validate": cfg.validate, "warped_root": warped_root}
     train = VitonDataset(cfg.dataset, cfg.train_split, limit=cfg.limit_train, **common)
-    val = VitonDataset(cfg.dataset, cfg.val_split, limit=cfg.limit_val, **common)
+    val_split = cfg.val_split
+    try:
+        split_dir(cfg.dataset, val_split)
+    except DatasetLayoutError:
+        # A small scrape can leave the test split empty (the dataset stage then omits it);
+        # the run still goes on, and the metrics say which split was validated on.
+        log.warning("validation split missing, validating on the training split", missing=val_split)
+        val_split = cfg.train_split
+    val = VitonDataset(cfg.dataset, val_split, limit=cfg.limit_val, **common)
     return train, val
 
 
@@ -113,4 +121,5 @@ def _final_metrics(result: TrainResult, train_set: VitonDataset, val_set: VitonD
         "val_pairs": len(val_set),
         "skipped": {"train": dict(train_set.skipped), "val": dict(val_set.skipped)},
         "image_size": list(cfg.size),
+        "val_split": val_set.split,
     }
