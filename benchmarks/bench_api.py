@@ -186,7 +186,7 @@ def main() -> None:
                 api = [r[1] for r in serial]
                 inside = [r[1] - r[2] for r in serial]
                 a = statistics.median(api)
-                print(f"  1 client, serial requests: median {a * 1000:.0f} ms, min {min(api) * 1000:.0f} ms "
+                print(f"  1 client, serial requests: median {a * 1000:.0f} ms, min {min(api) * 1000:.0f} ms"
                       f"; per-request overhead over the engine call (latency - engine.tryon time measured "
                       f"inside the same request): median {statistics.median(inside) * 1000:.0f} ms, "
                       f"max {max(inside) * 1000:.0f} ms")

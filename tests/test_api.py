@@ -393,21 +393,33 @@ def test_batch_rejects_bad_requests(client: httpx.Client, image_server: str) -> 
     _error(client.get("/api/v1/batch/0123456789abcdef"), 404, "job_not_found")
 
 
-def test_batch_jobs_expire_after_their_ttl(image_server: str) -> None:
+def test_batch_jobs_expire_after_their_ttl_and_beyond_the_kept_count(image_server: str) -> None:
     now = [1000.0]
-    jobs = BatchJobs(BatchConfig(allow_private_urls=True, job_ttl_s=60), ImageLimits(), clock=lambda: now[0])
-    try:
-        job = jobs.submit([(f"{image_server}/grace.jpg", f"{image_server}/tee.png")],
-                          lambda p, g: {"result": "x", "mask": None, "metadata": {"sizes": [p.size, g.size]}})
+    jobs = BatchJobs(BatchConfig(allow_private_urls=True, job_ttl_s=60, max_kept_jobs=1), ImageLimits(), clock=lambda: now[0])
+    pair = (f"{image_server}/grace.jpg", f"{image_server}/tee.png")
+
+    def finished(job_id: str) -> dict:
         deadline = time.monotonic() + 30
-        while jobs.get(job.job_id).status != "done" and time.monotonic() < deadline:
+        while (job := jobs.get(job_id)) is not None and job.status != "done" and time.monotonic() < deadline:
             time.sleep(0.05)
-        snap = jobs.get(job.job_id).to_dict()
+        assert job is not None
+        return job.to_dict()
+
+    try:
+        first = jobs.submit([pair], lambda p, g: {"result": "x", "mask": None, "metadata": {"sizes": [p.size, g.size]}})
+        snap = finished(first.job_id)
         assert snap["items"][0]["metadata"] == {"sizes": [(240, 300), (240, 320)]} and snap["expires_at"] == 1060.0
         now[0] = 1059.0
-        assert jobs.get(job.job_id) is not None
+        assert jobs.get(first.job_id) is not None
         now[0] = 1060.0
-        assert jobs.get(job.job_id) is None
+        assert jobs.get(first.job_id) is None
+        # Only the newest finished job is kept.
+        second = jobs.submit([pair], lambda p, g: {"result": "x", "mask": None, "metadata": {}})
+        finished(second.job_id)
+        now[0] = 1061.0
+        third = jobs.submit([pair], lambda p, g: {"result": "x", "mask": None, "metadata": {}})
+        finished(third.job_id)
+        assert jobs.get(second.job_id) is None and jobs.get(third.job_id) is not None
     finally:
         jobs.shutdown()
 

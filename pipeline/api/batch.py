@@ -2,7 +2,8 @@
 
 Jobs run one at a time on their own thread, item after item; each try-on goes through the
 same inference pool as web requests. At most ``max_pending_jobs`` jobs are queued or
-running; finished jobs are kept ``job_ttl_s`` seconds and then forgotten.
+running; finished jobs are kept ``job_ttl_s`` seconds (and at most ``max_kept_jobs`` of them,
+since their results are held in memory) and then forgotten.
 """
 
 from __future__ import annotations
@@ -126,6 +127,9 @@ class BatchJobs:
     def _purge(self) -> None:
         now = self._clock()
         for job_id in [j for j, job in self._jobs.items() if job.expires_at is not None and job.expires_at <= now]:
+            del self._jobs[job_id]
+        finished = sorted((job.finished_at or 0.0, job_id) for job_id, job in self._jobs.items() if job.status == "done")
+        for _, job_id in finished[: max(0, len(finished) - self.config.max_kept_jobs)]:
             del self._jobs[job_id]
 
     def shutdown(self) -> None:

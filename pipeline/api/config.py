@@ -25,6 +25,7 @@ class BatchConfig:
     max_items: int = 32  # pairs per job
     max_pending_jobs: int = 8  # queued + running; more is answered 503
     job_ttl_s: float = 3600.0  # finished jobs are forgotten this long after they end
+    max_kept_jobs: int = 64  # finished jobs kept at most (results live in memory); the oldest go first
     download_max_bytes: int = 15_000_000
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 10.0
@@ -38,8 +39,8 @@ class BatchConfig:
     user_agent: str = "vesaki-vton-api/0.1 (+batch try-on)"
 
     def __post_init__(self) -> None:
-        if self.max_items < 1 or self.max_pending_jobs < 1:
-            raise ValueError("batch.max_items and batch.max_pending_jobs must be >= 1")
+        if self.max_items < 1 or self.max_pending_jobs < 1 or self.max_kept_jobs < 1:
+            raise ValueError("batch.max_items, max_pending_jobs and max_kept_jobs must be >= 1")
         if self.download_max_bytes < 1 or self.max_redirects < 0 or self.retries < 0 or self.per_host_delay_s < 0:
             raise ValueError("batch.download_max_bytes must be >= 1; max_redirects, retries and per_host_delay_s >= 0")
         for name in ("job_ttl_s", "connect_timeout_s", "read_timeout_s", "download_timeout_s"):
