@@ -253,3 +253,81 @@ def test_mediapipe_quality_on_vitonhd_samples(mp_parser) -> None:  # type: ignor
     # Measured 0.78 (benchmarks/bench_parse.py); the floor leaves room for library noise.
     assert report["mIoU"] >= 0.74, report
     assert report["background"] >= 0.95 and report["face"] >= 0.7, report
+
+
+# --- person detection retries and grey-scale photos ----------------------------------------
+
+def _portrait(photo: np.ndarray, zoom: float = 1.3) -> np.ndarray:
+    """A tight 3:4 portrait crop at 768x1024, framed like the demo shop's close-ups."""
+    h, w = photo.shape[:2]
+    ch = int(min(h, w / 0.75) / zoom)
+    cw = int(ch * 0.75)
+    x0, y0 = (w - cw) // 2, (h - ch) // 2
+    return np.array(Image.fromarray(photo[y0 : y0 + ch, x0 : x0 + cw]).resize((768, 1024), Image.Resampling.LANCZOS))
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    return np.repeat(np.array(Image.fromarray(rgb).convert("L"))[..., None], 3, axis=2)
+
+
+@pytest.fixture(scope="module")
+def hard_photos() -> dict[str, np.ndarray]:
+    """Close-ups of the shipped portraits through the augment stage's flip/affine/colour variants, plus grey copies."""
+    cbook = pytest.importorskip("matplotlib.cbook")
+    skdata = pytest.importorskip("skimage.data")
+    from pipeline.augment import AugmentConfig, PairAugmenter
+
+    grace = np.array(Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB"))
+    astronaut = np.ascontiguousarray(skdata.astronaut()[..., :3])
+    augmenter = PairAugmenter(AugmentConfig())
+    cloth = np.full((1024, 768, 3), 255, np.uint8)
+    cases: dict[str, np.ndarray] = {"grace_grey": _grey(grace)}
+    for name, photo, variants in (("grace", grace, range(6)), ("astronaut", astronaut, (0, 1, 4))):
+        close = _portrait(photo)
+        for v in variants:
+            cases[f"{name}_close_{v:02d}"] = augmenter.augment_fitted(close, cloth, "demo-photo", v)[0]
+        cases[f"{name}_close_grey"] = _grey(close)
+    return cases
+
+
+def test_mediapipe_parses_close_ups_augmented_and_grey_photos(mp_parser, hard_photos) -> None:  # type: ignore[no-untyped-def]
+    for name, rgb in hard_photos.items():
+        out = mp_parser.parse(rgb)
+        assert out.shape == rgb.shape[:2], name
+        for lab in (FACE, HAIR, UPPER):
+            assert (out == lab).mean() > 0.005, (name, CIHP_LABELS[lab])
+        # Face above the top, hair over the face.
+        rows = {lab: np.nonzero(out == lab)[0].mean() for lab in (HAIR, FACE, UPPER)}
+        assert rows[HAIR] < rows[FACE] < rows[UPPER], name
+
+
+def test_those_photos_need_the_detection_retries(hard_photos) -> None:  # type: ignore[no-untyped-def]
+    # Guards the test above: without the padded / low-threshold retries the detector
+    # misses several of them, as it missed the demo shop's augmented close-ups.
+    parser = build_parser(ParseConfig(mp_retry_pad_fraction=0.0, mp_retry_min_detection_confidence=0.5))
+    missed = []
+    try:
+        for name in ("grace_grey", "grace_close_00", "grace_close_01", "grace_close_grey"):
+            try:
+                parser.parse(hard_photos[name])
+            except NoPersonFound:
+                missed.append(name)
+    finally:
+        parser.close()
+    assert len(missed) >= 2, missed
+
+
+def test_grey_skin_model_uses_luma() -> None:
+    from pipeline.annotate.parse.skin import SkinModel, is_achromatic
+
+    face = np.full((40, 40, 3), 150, np.uint8)
+    face[::7, ::5] = 130  # some shading
+    model = SkinModel.fit(face.reshape(-1, 3))
+    assert is_achromatic(face) and model.channels == (0,)
+    picture = np.zeros((3, 1, 3), np.uint8)
+    picture[:, 0] = ((148, 148, 148), (250, 250, 250), (30, 30, 30))  # skin, white shirt, dark hair
+    d = model.distance(picture)[:, 0]
+    assert d[0] < 3.0 < d[1] and d[2] > 3.0
+    # Colour photos keep the chroma model.
+    colour = np.full((40, 40, 3), (200, 150, 120), np.uint8)
+    assert not is_achromatic(colour) and SkinModel.fit(colour.reshape(-1, 3)).channels == (1, 2)

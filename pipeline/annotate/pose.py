@@ -32,7 +32,6 @@ no hands or face), which pays for most of the extra pass.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -54,6 +53,7 @@ from pipeline.annotate.body25 import (
     mediapipe_to_body25,
     points_to_openpose,
 )
+from pipeline.annotate.detection_retry import detection_attempts, first_detection, pad_picture, upscale_factor
 from pipeline.log import get_logger
 
 log = get_logger(__name__)
@@ -208,36 +208,33 @@ class PoseEstimator:
         scale = self._upscale_factor(width, height)
         work = rgb if scale == 1 else cv2.resize(rgb, (width * scale, height * scale), interpolation=cv2.INTER_CUBIC)
         cfg = self.config
-        attempts = [("primary", cfg.min_detection_confidence, 0.0)]
-        if cfg.retry_pad_fraction > 0:
-            attempts.append(("padded", cfg.min_detection_confidence, cfg.retry_pad_fraction))
-        if cfg.retry_min_detection_confidence < cfg.min_detection_confidence:
-            attempts.append(("low_threshold", cfg.retry_min_detection_confidence, 0.0))
-            if cfg.retry_pad_fraction > 0:
-                attempts.append(("low_threshold_padded", cfg.retry_min_detection_confidence, cfg.retry_pad_fraction))
-        for name, min_conf, pad_frac in attempts:
-            found = self._run(work, min_conf, pad_frac)
-            if found is not None:
-                if name != "primary":
-                    log.debug("pose found on retry", attempt=name)
-                people = 1
-                source = work
-                if cfg.check_other_people:
-                    other = self._other_person(work, found["pose"], min_conf, pad_frac)
-                    if other is not None:
-                        people = 2
-                        hidden, other_pose = other
-                        if _visible_area(other_pose, work.shape) > _visible_area(found["pose"], work.shape):
-                            # The check ran body-only; the kept person needs hands and face too.
-                            kept = self._run(hidden, min_conf, pad_frac)
-                            if kept is not None:
-                                found, source = kept, hidden
-                if cfg.flip_average:
-                    found["pose"] = self._flip_averaged(source, found["pose"], min_conf, pad_frac)
-                result = self._to_result(found, scale, width, height, name)
-                result.people_found = people
-                return result
-        return None
+        attempts = detection_attempts(
+            cfg.min_detection_confidence, cfg.retry_min_detection_confidence, cfg.retry_pad_fraction
+        )
+        hit = first_detection(attempts, lambda a: self._run(work, a.min_confidence, a.pad_fraction))
+        if hit is None:
+            return None
+        attempt, found = hit
+        min_conf, pad_frac = attempt.min_confidence, attempt.pad_fraction
+        if attempt.name != "primary":
+            log.debug("pose found on retry", attempt=attempt.name)
+        people = 1
+        source = work
+        if cfg.check_other_people:
+            other = self._other_person(work, found["pose"], min_conf, pad_frac)
+            if other is not None:
+                people = 2
+                hidden, other_pose = other
+                if _visible_area(other_pose, work.shape) > _visible_area(found["pose"], work.shape):
+                    # The check ran body-only; the kept person needs hands and face too.
+                    kept = self._run(hidden, min_conf, pad_frac)
+                    if kept is not None:
+                        found, source = kept, hidden
+        if cfg.flip_average:
+            found["pose"] = self._flip_averaged(source, found["pose"], min_conf, pad_frac)
+        result = self._to_result(found, scale, width, height, attempt.name)
+        result.people_found = people
+        return result
 
     def _other_person(
         self, img: np.ndarray, first: np.ndarray, min_conf: float, pad_frac: float
@@ -281,18 +278,12 @@ class PoseEstimator:
         return out
 
     def _upscale_factor(self, width: int, height: int) -> int:
-        # MediaPipe's detector misses or misplaces people in tiny images (e.g. VITON's 192x256).
-        longest = max(width, height)
-        if self.config.upscale_below and longest < self.config.upscale_below:
-            return max(1, math.ceil(self.config.upscale_target / longest))
-        return 1
+        return upscale_factor(width, height, self.config.upscale_below, self.config.upscale_target)
 
     def _run(
         self, img: np.ndarray, min_conf: float, pad_frac: float, holistic: bool = True
     ) -> dict[str, np.ndarray] | None:
-        pad = int(round(pad_frac * max(img.shape[:2])))
-        if pad:
-            img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        img, pad = pad_picture(img, pad_frac)
         res = self._model(min_conf, holistic).process(img)
         if res.pose_landmarks is None:
             return None

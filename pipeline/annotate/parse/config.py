@@ -39,6 +39,10 @@ class ParseConfig:
     mp_work_long_side: int = 512
     mp_model_complexity: int = 1
     mp_min_detection_confidence: float = 0.5
+    # When nobody is found: retry on a copy padded by this fraction, then at the lower
+    # threshold (the pose annotator's ladder, pipeline.annotate.detection_retry).
+    mp_retry_min_detection_confidence: float = 0.1
+    mp_retry_pad_fraction: float = 0.2
     mp_person_threshold: float = 0.5
     mp_skin_threshold: float = 3.0
     mp_refine_clothes: bool = True
@@ -65,6 +69,9 @@ class ParseConfig:
             raise ValueError("parse.mp_work_long_side must be at least 128")
         if self.mp_model_complexity not in (0, 1, 2):
             raise ValueError("parse.mp_model_complexity must be 0, 1 or 2")
+        for name in ("mp_min_detection_confidence", "mp_retry_min_detection_confidence", "mp_retry_pad_fraction"):
+            if not 0.0 <= float(getattr(self, name)) <= 1.0:
+                raise ValueError(f"parse.{name} must be in [0, 1], got {getattr(self, name)!r}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "ParseConfig":

@@ -21,7 +21,10 @@ class MediapipeParser:
         # One mediapipe graph per process; cv2's own pool would fight the workers.
         cv2.setNumThreads(max(1, cfg.mp_threads))
         self.cfg = cfg
-        self._detector = LandmarkDetector(cfg.mp_model_complexity, cfg.mp_min_detection_confidence)
+        self._detector = LandmarkDetector(
+            cfg.mp_model_complexity, cfg.mp_min_detection_confidence,
+            cfg.mp_retry_min_detection_confidence, cfg.mp_retry_pad_fraction,
+        )
         self._settings = RegionSettings(
             person_threshold=cfg.mp_person_threshold,
             skin_threshold=cfg.mp_skin_threshold,

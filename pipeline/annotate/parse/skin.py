@@ -19,13 +19,39 @@ _DEFAULT_MEAN = np.array([150.0, 112.0])
 _DEFAULT_COV = np.array([[80.0, -30.0], [-30.0, 80.0]])
 
 
+# A face sample whose chroma sits this close to neutral (YCrCb units) comes from a
+# grey-scale photo: no real skin is that grey in colour pictures, even under JPEG.
+_ACHROMATIC_CHROMA = 4.0
+# Spread floor of the luma model used on grey-scale photos; shading across a face
+# alone spans a few tens of levels.
+_MIN_LUMA_STD = 8.0
+_CHROMA = (1, 2)
+_LUMA = (0,)
+
+
+def is_achromatic(rgb_pixels: np.ndarray) -> bool:
+    """True when (nearly) every pixel is neutral grey: a grey-scale photo stored as RGB."""
+    px = np.asarray(rgb_pixels, dtype=np.uint8).reshape(-1, 1, 3)
+    if len(px) == 0:
+        return False
+    ycc = cv2.cvtColor(px, cv2.COLOR_RGB2YCrCb).reshape(-1, 3).astype(np.int16)
+    off = np.abs(ycc[:, 1:] - 128).max(axis=1)
+    return bool(np.quantile(off, 0.95) <= _ACHROMATIC_CHROMA)
+
+
 @dataclass(frozen=True)
 class SkinModel:
-    """Gaussian over (Cr, Cb) chroma plus a luma band; distances are Mahalanobis units."""
+    """Gaussian over (Cr, Cb) chroma plus a luma band; distances are Mahalanobis units.
+
+    Fitted to a grey-scale photo's face there is no chroma to model, and every grey
+    pixel would look like skin; the model then is a Gaussian over luma instead
+    (``channels`` = (0,)), which keeps skin apart from dark hair and white shirts.
+    """
 
     mean: np.ndarray
     inv_cov: np.ndarray
     luma_median: float
+    channels: tuple[int, ...] = _CHROMA
 
     @classmethod
     def fit(cls, rgb_pixels: np.ndarray) -> "SkinModel":
@@ -34,6 +60,13 @@ class SkinModel:
         if len(px) < 30:
             return cls.default()
         ycc = cv2.cvtColor(px, cv2.COLOR_RGB2YCrCb).reshape(-1, 3).astype(np.float64)
+        if is_achromatic(px):
+            luma = ycc[:, 0]
+            med = np.median(luma)
+            keep = np.abs(luma - med) <= np.quantile(np.abs(luma - med), 0.8)
+            std = max(float(luma[keep].std()), _MIN_LUMA_STD)
+            return cls(mean=np.array([luma[keep].mean()]), inv_cov=np.array([[1.0 / std**2]]),
+                       luma_median=float(med), channels=_LUMA)
         chroma = ycc[:, 1:]
         med = np.median(chroma, axis=0)
         dev = np.abs(chroma - med).sum(axis=1)
@@ -48,10 +81,12 @@ class SkinModel:
         return cls(mean=_DEFAULT_MEAN, inv_cov=np.linalg.inv(_DEFAULT_COV), luma_median=150.0)
 
     def distance(self, rgb: np.ndarray) -> np.ndarray:
-        """Mahalanobis distance of each pixel's chroma to the model; very dark pixels get +inf."""
+        """Mahalanobis distance of each pixel to the model; with chroma, very dark pixels get +inf."""
         ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.float32)
-        d = ycc[..., 1:] - self.mean.astype(np.float32)
         ic = self.inv_cov.astype(np.float32)
+        if self.channels == _LUMA:
+            return np.abs(ycc[..., 0] - np.float32(self.mean[0])) * np.sqrt(ic[0, 0])
+        d = ycc[..., 1:] - self.mean.astype(np.float32)
         m2 = d[..., 0] ** 2 * ic[0, 0] + 2 * d[..., 0] * d[..., 1] * ic[0, 1] + d[..., 1] ** 2 * ic[1, 1]
         dist = np.sqrt(np.maximum(m2, 0))
         # Shadowed skin keeps its chroma but dark hair and black cloth have noisy chroma
