@@ -247,6 +247,19 @@ def test_oversized_upload_is_413(client: httpx.Client, pictures: dict[str, bytes
     # A body over both files' allowance is cut off while it streams, before any parsing.
     body = b"\xff\xd8\xff" + b"\0" * (2 * API_CONFIG.max_upload_bytes + 300_000)
     _error(client.post(TRYON, files=_files(body, pictures["red_tee"])), 413, "upload_too_large")
+    # Without a Content-Length (chunked), the body is counted as it streams.
+    boundary = "vtonboundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"person_image\"; filename=\"p.jpg\"\r\n"
+            "Content-Type: image/jpeg\r\n\r\n").encode()
+
+    def chunks() -> Iterator[bytes]:
+        yield head
+        for _ in range(20):
+            yield b"\0" * 65536
+
+    resp = client.post(TRYON, content=chunks(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert "content-length" not in resp.request.headers and resp.request.headers.get("transfer-encoding") == "chunked"
+    _error(resp, 413, "upload_too_large")
 
 
 def test_too_many_pixels_is_413(client: httpx.Client, pictures: dict[str, bytes]) -> None:
