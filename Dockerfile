@@ -21,7 +21,7 @@ RUN pip install -r requirements.lock
 
 COPY pyproject.toml README.md ./
 COPY pipeline ./pipeline
-RUN pip install --no-deps --no-build-isolation -e .
+RUN pip install --no-deps -e .
 
 RUN useradd --create-home --uid 10001 vton && mkdir -p /models && chown vton /models
 USER vton
