@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,13 +15,15 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from pipeline.tracking.mlflow_run import ensure_experiment, tracking_uri
+from pipeline.tracking.mlflow_run import tracking_uri
 from pipeline.train.data import VitonDataset
 from pipeline.train.export import GMMExport, TOMExport
 from pipeline.train.inputs import cloth_input, person_input
 from pipeline.train.model_io import load_model
 from pipeline.train.stage_runner import StagePaths, run_training_stage
 from tests.train_helpers import synthetic_with_warps, tiny_cfg
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -100,16 +104,28 @@ def test_tom_model_logs_and_loads_back(tracked: SimpleNamespace) -> None:
         torch.testing.assert_close(logged(x), TOMExport(load_model(paths.model, "tom")).eval()(x), rtol=1e-4, atol=1e-5)
 
 
-def test_parallel_runs_create_the_experiment_once(tracked: SimpleNamespace) -> None:
-    uri, store = tracked.uri, tracked.root  # a store whose schema exists, as after any earlier run
+_RUN_ONE = """
+import sys
+from pipeline.tracking.mlflow_run import stage_run
+with stage_run("train_tom", "raced", {"lr": sys.argv[1]}, "h" + sys.argv[1]) as run:
+    run.log_metrics({"val_l1": float(sys.argv[1])}, step=1)
+"""
 
-    def create(_: int) -> str:
-        return ensure_experiment(MlflowClient(uri), "raced", (store / "mlartifacts").as_uri())
 
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        ids = set(pool.map(create, range(8)))
-    assert len(ids) == 1
-    assert MlflowClient(uri).get_experiment_by_name("raced").experiment_id in ids
+def test_parallel_queued_runs_share_a_fresh_store(tmp_path: Path) -> None:
+    """Queued experiments start together on a store nobody opened yet: schema and experiment are made once."""
+    env = {**os.environ, "DVC_ROOT": str(tmp_path), "PYTHONPATH": str(REPO)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    procs = [subprocess.Popen([sys.executable, "-c", _RUN_ONE, str(i)], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(3)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err[-2000:]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (exp,) = [e for e in client.search_experiments() if e.name == "raced"]
+    runs = client.search_runs([exp.experiment_id])
+    assert sorted(r.data.params["lr"] for r in runs) == ["0", "1", "2"]
+    assert all(r.info.status == "FINISHED" for r in runs)
 
 
 def test_rerun_with_more_epochs_resumes_and_keeps_the_whole_curve(tracked: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ overrides all of this.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import subprocess
 from collections.abc import Iterator
@@ -63,6 +64,27 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_location: str) -
         if found is None:
             raise
         return found.experiment_id
+
+
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive lock beside a SQLite store while it is first opened.
+
+    Opening a fresh ``mlflow.db`` creates and migrates its schema; two queued
+    experiments doing that at once fail ("duplicate column"), so the first
+    opening is serialised across processes. Other stores need no lock.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(uri.removeprefix("sqlite:///") + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def git_commit(cwd: Path | None = None) -> str:
@@ -153,8 +175,9 @@ def stage_run(stage: str, experiment: str, params: dict[str, Any], params_hash: 
     root = root or project_root()
     uri = tracking_uri(root)
     mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
-    exp_id = ensure_experiment(client, experiment, artifact_root(root))
+    with store_lock(uri):
+        client = MlflowClient(uri)
+        exp_id = ensure_experiment(client, experiment, artifact_root(root))
     tags = {
         "stage": stage,
         "git_commit": git_commit(root),
