@@ -6,6 +6,7 @@ check the plumbing from raw pictures to an output of the person picture's size.
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -21,7 +22,6 @@ from pipeline.cli import main
 from pipeline.infer.engine import _map_back
 from pipeline.infer import EngineConfig, ModelNotFound, TryOnEngine, TryOnError
 from pipeline.infer.models import load_models
-from pipeline.infer.onnx_export import export_onnx
 from pipeline.models import GMM, TOM, GMMConfig, TOMConfig
 from pipeline.train.inputs import PERSON_CHANNELS
 from pipeline.train.model_io import save_model
@@ -154,11 +154,19 @@ def test_missing_model_says_how_to_get_one(tmp_path: Path, monkeypatch: pytest.M
         load_models(EngineConfig(model=str(tmp_path)))
 
 
-def test_onnx_matches_torch(bundle: Path, engine: TryOnEngine, garment: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def onnx_dir(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny models exported by ``vton export-onnx`` (which verifies them itself)."""
+    out = tmp_path_factory.mktemp("onnx") / "models"
+    assert main(["export-onnx", "--model", str(bundle), "--output", str(out), "--opset", "17"]) == 0
+    return out
+
+
+def test_onnx_matches_torch(bundle: Path, onnx_dir: Path, engine: TryOnEngine, garment: Path) -> None:
+    manifest = json.loads((onnx_dir / "engine.json").read_text())
+    assert manifest["size"] == list(SIZE) and manifest["max_abs_diff"]["tom"] < 1e-3
     torch_models = load_models(EngineConfig(model=str(bundle), device="cpu"))
-    manifest = export_onnx(torch_models, tmp_path / "onnx", opset=17)
-    assert manifest["max_abs_diff"]["gmm"] < 1e-3 and manifest["max_abs_diff"]["tom"] < 1e-3
-    onnx_models = load_models(EngineConfig(model=str(tmp_path / "onnx"), backend="onnx"))
+    onnx_models = load_models(EngineConfig(model=str(onnx_dir), backend="onnx"))
     # Real inputs from a real pair, batch of 3 (the export used 2: the batch axis must be free).
     pair = engine.prepare(_grace(), garment)
     person = pair.person.unsqueeze(0).repeat(3, 1, 1, 1)
@@ -171,12 +179,14 @@ def test_onnx_matches_torch(bundle: Path, engine: TryOnEngine, garment: Path, tm
         assert float((torch_models.tom(y) - onnx_models.tom(y)).abs().max()) < 1e-3
 
 
-def test_cli_onnx_export_and_backend(bundle: Path, garment: Path, tmp_path: Path) -> None:
-    assert main(["export-onnx", "--model", str(bundle), "--output", str(tmp_path / "onnx"), "--opset", "17"]) == 0
+def test_cli_onnx_backend(onnx_dir: Path, garment: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.jpg"
     rc = main(["tryon", "--person", str(_grace()), "--garment", str(garment), "--output", str(out),
-               "--model", str(tmp_path / "onnx"), "--backend", "onnx"])
+               "--model", str(onnx_dir), "--backend", "onnx"])
     assert rc == 0 and Image.open(out).size == Image.open(_grace()).size
+    # The same folder with the torch backend is a usage mistake with a clear message.
+    with pytest.raises(ValueError, match="backend onnx"):
+        load_models(EngineConfig(model=str(onnx_dir), backend="torch"))
 
 
 def test_tryon_from_several_threads(engine: TryOnEngine, garment: Path) -> None:
@@ -200,8 +210,6 @@ def test_tryon_from_several_threads(engine: TryOnEngine, garment: Path) -> None:
 def test_registered_models_load_by_uri_and_by_default(bundle: Path, garment: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Models logged and registered as the training stages do (wrapper + model_folder/meta.json), in a real store."""
-    import json
-
     from pipeline.tracking.mlflow_run import stage_run
     from pipeline.train.export import GMMExport, TOMExport
     from pipeline.train.model_io import load_model
@@ -225,3 +233,11 @@ def test_registered_models_load_by_uri_and_by_default(bundle: Path, garment: Pat
     assert default.metadata["tom"] == "models:/vton-tom/1"
     with pytest.raises(ModelNotFound, match="not in the MLflow store"):
         load_models(EngineConfig(model="models:/vton-tom/7", tracking_uri=uri))
+
+
+def test_parse_groups_lookup_matches_training() -> None:
+    from pipeline.infer.prepare import _parse_groups
+    from pipeline.train.parse_groups import group_onehot
+
+    labels = np.random.default_rng(0).integers(0, 20, (64, 48)).astype(np.uint8)
+    assert torch.equal(_parse_groups(labels), group_onehot(labels))

@@ -48,8 +48,8 @@ def _open(img: ImageLike, what: str) -> Image.Image:
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    """[3, H, W] in [-1, 1] -> HxWx3 uint8."""
-    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    """[3, H, W] in [-1, 1] -> HxWx3 uint8 (in numpy: torch's thread pool costs more than the work on a busy CPU)."""
+    return np.clip((x.detach().float().cpu().numpy().transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
 
 def _map_back(arr: np.ndarray, size_hw: tuple[int, int], out_wh: tuple[int, int], interp: int) -> np.ndarray:
@@ -124,14 +124,17 @@ class TryOnEngine:
         mask = _map_back((wmask[0].numpy() * 255).astype(np.uint8), self.size, (w, h), cv2.INTER_LINEAR)
         if self.config.paste_back:
             # Outside the area the agnostic greyed and the garment covers, the input's own
-            # pixels are the right answer and sharper than the model's upsampled ones.
-            drawn = _map_back(pair.keep_mask.astype(np.uint8) * 255, pair.annotate_size, (w, h), cv2.INTER_LINEAR)
-            area = np.maximum(drawn, mask)
-            grow = max(1, round(_GROW * h)) * 2 + 1
+            # pixels are the right answer and sharper than the model's upsampled ones. The
+            # blend mask is grown and feathered at the annotation size (cheap), then upsampled.
+            ah, aw = pair.annotate_size
+            wmask_a = cv2.resize((wmask[0].numpy() * 255).astype(np.uint8), (aw, ah), interpolation=cv2.INTER_LINEAR)
+            area = np.maximum(pair.keep_mask.astype(np.uint8) * 255, wmask_a)
+            grow = max(1, round(_GROW * ah)) * 2 + 1
             area = cv2.dilate(area, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
-            feather = max(1, round(_FEATHER * h)) * 2 + 1
-            alpha = cv2.GaussianBlur(area.astype(np.float32) / 255.0, (feather, feather), 0)[..., None]
-            image = (alpha * image + (1 - alpha) * pair.person_rgb).round().astype(np.uint8)
+            feather = max(1, round(_FEATHER * ah)) * 2 + 1
+            alpha_a = cv2.GaussianBlur(area, (feather, feather), 0)
+            alpha = _map_back(alpha_a, pair.annotate_size, (w, h), cv2.INTER_LINEAR).astype(np.float32) / 255.0
+            image = cv2.blendLinear(image, np.ascontiguousarray(pair.person_rgb), alpha, 1.0 - alpha)
         meta = {"backend": self.config.backend, "size": list(self.size), "input_size": [w, h],
                 "annotate_size": list(pair.annotate_size), "device": str(self.models.device), **self.models.metadata}
         return TryOnResult(Image.fromarray(image), Image.fromarray(mask, mode="L"), Image.fromarray(warped),

@@ -54,8 +54,19 @@ def _to_tensor(rgb: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     img = Image.fromarray(rgb)
     if img.size != (size[1], size[0]):
         img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-    arr = torch.from_numpy(np.asarray(img, dtype=np.float32).copy()).permute(2, 0, 1)
-    return arr / 127.5 - 1.0
+    # numpy, not torch: on a busy CPU torch's thread pool costs more than this little work
+    arr = np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 127.5 - 1.0
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+# group_onehot of every possible label id: column k is the one-hot group of CIHP id k, so
+# indexing it with a label map gives the same tensor as group_onehot, as one fast gather.
+_GROUP_TABLE = group_onehot(np.arange(256, dtype=np.int64).reshape(1, 256))[:, 0, :].numpy()
+
+
+def _parse_groups(labels: np.ndarray) -> torch.Tensor:
+    """``group_onehot(labels)`` for a uint8 label map, computed by table lookup."""
+    return torch.from_numpy(np.ascontiguousarray(_GROUP_TABLE[:, labels.astype(np.uint8)]))
 
 
 def _resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -121,7 +132,7 @@ class Annotator:
         batch = {
             "agnostic": _to_tensor(agn.image, size).unsqueeze(0),
             "pose": heatmaps(kps, size, sigma=max(self.pose_sigma * size[0], 0.5)).unsqueeze(0),
-            "parse_agnostic": group_onehot(_resize_labels(agn.parse_agnostic, size)).unsqueeze(0),
+            "parse_agnostic": _parse_groups(_resize_labels(agn.parse_agnostic, size)).unsqueeze(0),
         }
         return person_input(batch)[0], agn.mask > 0
 
