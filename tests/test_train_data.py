@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from pipeline.train.data import DatasetLayoutError, VitonDataset
 from pipeline.train.parse_groups import NUM_GROUPS
@@ -29,13 +30,14 @@ def test_item_shapes_ranges_and_contents(synthetic: Path) -> None:
     item = ds[0]
     assert item["name"] == "00000_00.jpg" and item["category"] == "upper_body"
     for key, channels in [("image", 3), ("cloth", 3), ("agnostic", 3), ("cloth_mask", 1), ("worn_mask", 1),
-                          ("parse", NUM_GROUPS), ("parse_agnostic", NUM_GROUPS), ("pose", 25)]:
+                          ("parse_agnostic", NUM_GROUPS), ("pose", 25)]:
         assert item[key].shape == (channels, 64, 48), key
     assert item["image"].min() >= -1 and item["image"].max() <= 1
     # One-hot groups sum to exactly one per pixel.
-    assert torch.equal(item["parse"].sum(0), torch.ones(64, 48))
-    # The worn shirt is upper-clothes, and the agnostic parse no longer has it (group 3 = upper).
-    assert item["worn_mask"].sum() > 50 and torch.equal(item["parse"][3:4], item["worn_mask"])
+    assert torch.equal(item["parse_agnostic"].sum(0), torch.ones(64, 48))
+    # The worn shirt is upper-clothes (CIHP 5), and the agnostic parse no longer has it (group 3 = upper).
+    labels = np.asarray(Image.open(synthetic / "train" / "image-parse-v3" / "00000_00.png").resize((48, 64), Image.NEAREST))
+    assert item["worn_mask"].sum() > 50 and torch.equal(item["worn_mask"][0], torch.from_numpy(labels == 5).float())
     assert item["parse_agnostic"][3].sum() == 0
     # Heatmap peaks sit on the scaled keypoints; unseen joints are empty.
     kps = read_openpose(synthetic / "train" / "openpose_json" / "00000_00_keypoints.json")

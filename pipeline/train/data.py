@@ -214,7 +214,7 @@ class VitonDataset(Dataset[dict[str, Any]]):
 
     Each item holds (images in [-1, 1], masks in {0, 1}, all ``size=(H, W)``):
     ``image`` [3], ``cloth`` [3], ``cloth_mask`` [1], ``agnostic`` [3],
-    ``parse_agnostic`` [13] and ``parse`` [13] (one-hot HR-VITON groups, see
+    ``parse_agnostic`` [13] (one-hot HR-VITON groups of the agnostic parse, see
     :mod:`pipeline.train.parse_groups`), ``pose`` [25] (Gaussian heatmaps, BODY_25
     order, sigma ``pose_sigma * H``), ``worn_mask`` [1] (the worn garment in the
     person parse, chosen by category), ``name``, ``cloth_name``, ``category`` and,
@@ -332,7 +332,6 @@ class VitonDataset(Dataset[dict[str, Any]]):
             "cloth_mask": load_mask(files.cloth_mask, size),
             "agnostic": load_rgb(files.agnostic, size),
             "parse_agnostic": group_onehot(load_labels(files.parse_agnostic, size)),
-            "parse": group_onehot(parse),
             "worn_mask": worn_mask(parse, files.category),
             "pose": self._pose(files),
         }
