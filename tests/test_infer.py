@@ -241,3 +241,23 @@ def test_parse_groups_lookup_matches_training() -> None:
 
     labels = np.random.default_rng(0).integers(0, 20, (64, 48)).astype(np.uint8)
     assert torch.equal(_parse_groups(labels), group_onehot(labels))
+
+
+def test_training_layout_finds_gmm_and_size(bundle: Path, tmp_path: Path) -> None:
+    """data/train_tom/model: the GMM is the sibling data/train_gmm/model, the size comes from metrics/train_tom.json."""
+    import shutil
+
+    for kind in ("gmm", "tom"):
+        target = tmp_path / "data" / f"train_{kind}" / "model"
+        shutil.copytree(bundle / kind, target)
+        meta = json.loads((target / "meta.json").read_text())
+        meta.pop("size")
+        (target / "meta.json").write_text(json.dumps(meta))
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "train_tom.json").write_text(json.dumps({"image_size": [128, 96]}))
+    models = load_models(EngineConfig(model=str(tmp_path / "data/train_tom/model/model.pt"), device="cpu"))
+    assert models.size == (128, 96)
+    assert models.metadata["gmm"].endswith("train_gmm/model")
+    shutil.rmtree(tmp_path / "data" / "train_gmm")
+    with pytest.raises(ModelNotFound, match="dvc repro train_gmm"):
+        load_models(EngineConfig(model=str(tmp_path / "data/train_tom/model"), device="cpu"))

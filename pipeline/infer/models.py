@@ -62,8 +62,13 @@ def pick_device(name: str) -> torch.device:
 
 
 def _size_from_meta(folder: Path) -> tuple[int, int] | None:
-    for name in ("meta.json", ONNX_MANIFEST):
-        path = folder / name
+    """The size a model folder records (meta.json ``size``), else the one its training stage's metrics
+    file records (``<repo>/metrics/train_tom.json`` ``image_size`` for ``<repo>/data/train_tom/model``)."""
+    folder = folder.resolve()
+    candidates = [folder / "meta.json", folder / ONNX_MANIFEST]
+    if len(folder.parents) > 2:
+        candidates.append(folder.parents[2] / "metrics" / f"{folder.parent.name}.json")
+    for path in candidates:
         if path.is_file():
             try:
                 meta = json.loads(path.read_text(encoding="utf-8"))
