@@ -16,7 +16,10 @@ from stages._common import load_params, stage_setup
 def main() -> None:
     params = dict(stage_setup("evaluate"))
     if params.get("size") is None:
-        params["size"] = load_params("train_tom").get("size", [256, 192])
+        try:
+            params["size"] = load_params("train_tom").get("size", [256, 192])
+        except SystemExit:  # no train_tom block: the training default
+            params["size"] = [256, 192]
     cfg = EvaluateConfig.from_dict(params)
     outputs = EvaluateOutputs()
     flat = {k: str(v) for k, v in cfg.to_dict().items()}
