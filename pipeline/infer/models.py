@@ -263,7 +263,7 @@ def load_models(cfg: EngineConfig) -> LoadedModels:
     if models is None:
         folders = _torch_folders(source, cfg.gmm_model)
         if folders is None:
-            raise ModelNotFound(f"model {source!r} is neither a folder, a file nor a models:/ URI; {_HOW_TO_GET}")
+            raise ModelNotFound(f"model {source!r} does not exist (no such folder or file, and not a models:/ URI); {_HOW_TO_GET}")
         gmm, tom, meta = _load_torch_folders(*folders, device)
         size = cfg.size or _size_from_meta(folders[1])
         if size is None:
