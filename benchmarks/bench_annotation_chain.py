@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -110,14 +111,20 @@ def run_stage(root: Path, stage: str, workers: int) -> dict[str, Any]:
                 if not r.ok:
                     skipped[r.reason] = skipped.get(r.reason, 0) + 1
     seconds = time.perf_counter() - t0
-    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage_self = resource.getrusage(resource.RUSAGE_SELF)
+    usage_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of this process and its workers (model loading included): unlike
+    # wall time, it does not depend on what else the machine is running.
+    cpu = sum(u.ru_utime + u.ru_stime for u in (usage_self, usage_children))
+    self_kb = usage_self.ru_maxrss
+    child_kb = usage_children.ru_maxrss
     # ru_maxrss of children is the largest single worker; the workers run side by side.
     peak_mb = (self_kb + child_kb * workers * (workers > 1)) / 1024
     # Steady rate: results after every worker has delivered its first one (models loaded).
     first = workers
     steady = (len(stamps) - first) / (stamps[-1] - stamps[first - 1]) if len(stamps) > first + 1 else float("nan")
-    return {"seconds": seconds, "images": len(persons), "ok": ok, "peak_mb": peak_mb, "skipped": skipped, "steady": steady}
+    return {"seconds": seconds, "images": len(persons), "ok": ok, "peak_mb": peak_mb, "skipped": skipped, "steady": steady,
+            "cpu_s": cpu}
 
 
 def _subprocess(root: Path, stage: str, workers: int) -> dict[str, Any]:
@@ -153,20 +160,26 @@ def main() -> None:
     source = "shared/data persons + garments" if (SHARED / "persons").is_dir() else "skimage astronaut + drawn garment"
     print(f"annotation chain at {SIZE[0]}x{SIZE[1]}, {args.images} images ({source})")
     print("img/s = images / stage wall time (model loading included); steady = items/s once models are loaded")
-    print(f"{'workers':>7} {'stage':<9} {'ok':>5} {'seconds':>8} {'img/s':>7} {'steady':>7} {'peak MB':>8}")
+    print("cpu/img = CPU seconds (all processes, model loading included) per person image; "
+          "2/cpu = the img/s two otherwise idle cores would give")
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(f"{'workers':>7} {'stage':<9} {'ok':>5} {'seconds':>8} {'img/s':>7} {'steady':>7} {'cpu/img':>8} {'peak MB':>8}")
     sizes = [args.images] + ([2 * args.images] if args.growth else [])
     for n in sizes:
         for workers in args.workers:
             results = chain(n, workers)
             total = 0.0
+            cpu = 0.0
             peak = 0.0
             for stage, r in results.items():
                 total += r["seconds"]
+                cpu += r["cpu_s"]
                 peak = max(peak, r["peak_mb"])
                 skips = " ".join(f"{k}={v}" for k, v in r["skipped"].items())
                 print(f"{workers:>7} {stage:<9} {int(r['ok']):>5} {r['seconds']:>8.2f} {n / r['seconds']:>7.2f} "
-                      f"{r['steady']:>7.2f} {r['peak_mb']:>8.0f}  {skips}")
-            print(f"{workers:>7} {'CHAIN':<9} {n:>5} {total:>8.2f} {n / total:>7.2f} {'':>7} {peak:>8.0f}   (n={n})")
+                      f"{r['steady']:>7.2f} {r['cpu_s'] / n:>8.3f} {r['peak_mb']:>8.0f}  {skips}")
+            print(f"{workers:>7} {'CHAIN':<9} {n:>5} {total:>8.2f} {n / total:>7.2f} {'':>7} {cpu / n:>8.3f} {peak:>8.0f}"
+                  f"   (n={n}; 2/cpu = {2 * n / cpu:.2f} img/s; load average after: {os.getloadavg()[0]:.2f})")
 
 
 if __name__ == "__main__":

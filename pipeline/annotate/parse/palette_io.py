@@ -24,11 +24,15 @@ def to_palette_image(labels: np.ndarray) -> Image.Image:
     return img
 
 
-def save_parse_png(path: str | Path, labels: np.ndarray) -> None:
-    """Write CIHP ``labels`` to ``path`` as a palette PNG, atomically."""
+def save_parse_png(path: str | Path, labels: np.ndarray, compress_level: int = 1) -> None:
+    """Write CIHP ``labels`` to ``path`` as a palette PNG, atomically.
+
+    Label maps are flat colour areas: zlib level 1 is about three times faster than
+    the default 6 for files under twice the size.
+    """
     img = to_palette_image(labels)
     with atomic_file(Path(path), "wb") as fh:
-        img.save(fh, format="PNG")
+        img.save(fh, format="PNG", compress_level=compress_level)
 
 
 def load_parse_png(path: str | Path) -> np.ndarray:
