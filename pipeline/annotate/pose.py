@@ -12,7 +12,9 @@ a second, separate person turns up, the one whose visible landmarks span the
 larger area of the picture is kept and
 ``PoseResult.people_found`` is 2 (the stage counts such images). More than two
 people are not looked for. Images where nobody is found are retried (padded
-copy, then lower detection thresholds) before giving up with ``None``.
+copy, then lower detection thresholds; the ladder in
+:mod:`pipeline.annotate.detection_retry`, which the human parser runs too)
+before giving up with ``None``.
 
 Flip averaging (``PoseConfig.flip_average``): the body landmarks are estimated
 once more on the mirrored picture (plain ``mediapipe.solutions.pose``, the same
