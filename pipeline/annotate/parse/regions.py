@@ -39,6 +39,7 @@ CHAIN_SKIN_LABEL = {NECK_CHAIN: NECK, TORSO_CHAIN: NECK, LARM_CHAIN: LEFT_ARM, R
 # middle of the range seen on VITON-HD photos (-0.36 .. +0.26).
 WAIST_OFFSET = -0.15
 GRABCUT_ITERATIONS = 2
+HIGHEST_WAIST = 0.5
 HAND_FINGER_PATHS = ((0, 5, 8), (0, 9, 12), (0, 13, 16), (0, 17, 20), (0, 1, 4))
 
 
@@ -374,6 +375,10 @@ def _split_clothes(
     lower = np.zeros_like(clothes)
     lower[y0:y1, x0:x1] = (cv2.resize(fg, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_NEAREST) > 0) & c
     lower = _components_touching(_open(lower, k), lower_seed)
+    # No waistband sits this far above the hip joints (VITON-HD: -0.36 .. +0.26 torso
+    # heights); a bottom reaching higher is the colour split going astray (a bottom
+    # seed polluted by something held at the hips, a print), and the top keeps it.
+    lower &= yy > g.hip_y - HIGHEST_WAIST * g.th
     upper = clothes & ~lower
     # Top fragments cut off from the chest below the waist belong to the bottom.
     upper_main = _components_touching(upper, upper_seed | (clothes & (yy < waist_y - 0.3 * g.th)))
