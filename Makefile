@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv demo test bench clean-venv
+.PHONY: venv demo test clean-venv
 
 venv: $(STAMP)
 
@@ -22,9 +22,6 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -q
-
-bench: venv
-	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 clean-venv:
 	rm -rf $(VENV)

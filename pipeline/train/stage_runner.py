@@ -87,7 +87,8 @@ def run_training_stage(kind: str, cfg: TrainConfig, paths: StagePaths, warped_ro
                 return None
             model = result.modules[task.main_module]
             save_model(paths.model, kind, model, task.model_cfg,
-                       meta={"params_hash": cfg.params_hash(), "best_epoch": result.best_epoch, "best_val_loss": result.best_val})
+                       meta={"params_hash": cfg.params_hash(), "best_epoch": result.best_epoch,
+                             "best_val_loss": result.best_val, "size": list(cfg.size)})
             metrics = _final_metrics(result, train_set, val_set, cfg, time.perf_counter() - started)
             write_json(paths.metrics_json, metrics)
             run.log_metrics({f"final_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=cfg.epochs)
