@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.annotate.body25 import BODY25_NAMES, COCO18_NAMES, body25_to_coco18
+from pipeline.annotate.parse.labels import CIHP_PALETTE, voc_palette
 
 PARSE_GROUPS: dict[str, tuple[int, ...]] = {
     "background": (0,),
@@ -42,30 +43,12 @@ PARSE_GROUPS: dict[str, tuple[int, ...]] = {
     "legs": (16, 17),
 }
 
-# CIHP palette as VITON-HD ships it (254 rather than 255) and as CIHP_PGN draws it (255).
-_CIHP_PALETTE = np.array(
-    [
-        (0, 0, 0), (128, 0, 0), (254, 0, 0), (0, 85, 0), (169, 0, 51), (254, 85, 0),
-        (0, 0, 85), (0, 119, 220), (85, 85, 0), (0, 85, 85), (85, 51, 0), (52, 86, 128),
-        (0, 128, 0), (0, 0, 254), (51, 169, 220), (0, 254, 254), (85, 254, 169),
-        (169, 254, 85), (254, 254, 0), (254, 169, 0),
-    ],
-    dtype=np.int64,
-)
+# CIHP palette as VITON-HD ships it (254 rather than 255); the 255 variant is CIHP_PGN's.
+_CIHP_PALETTE = np.array(CIHP_PALETTE, dtype=np.int64)
 
 
 def _voc_palette(n: int) -> np.ndarray:
-    out = []
-    for j in range(n):
-        lab, r, g, b, i = j, 0, 0, 0, 0
-        while lab:
-            r |= ((lab >> 0) & 1) << (7 - i)
-            g |= ((lab >> 1) & 1) << (7 - i)
-            b |= ((lab >> 2) & 1) << (7 - i)
-            i += 1
-            lab >>= 3
-        out.append((r, g, b))
-    return np.array(out, dtype=np.int64)
+    return np.array(voc_palette(n), dtype=np.int64)
 
 
 def load_label_map(path: str | Path) -> np.ndarray:

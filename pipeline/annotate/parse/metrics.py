@@ -7,17 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.annotate.parse.labels import CIHP_LABELS
+from pipeline.quality.labels import PARSE_GROUPS
 
 # The groups the quality goal is stated on; arms and legs are also scored per side.
-EVAL_GROUPS: dict[str, tuple[int, ...]] = {
-    "background": (0,),
-    "hair": (2,),
-    "face": (13,),
-    "upper-clothes": (5,),
-    "bottom": (6, 9, 12),
-    "arms": (14, 15),
-    "legs": (16, 17),
-}
+EVAL_GROUPS: dict[str, tuple[int, ...]] = PARSE_GROUPS
 SIDED_GROUPS: dict[str, tuple[int, ...]] = {
     "left-arm": (14,), "right-arm": (15,), "left-leg": (16,), "right-leg": (17,),
 }
