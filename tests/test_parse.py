@@ -250,9 +250,37 @@ def test_mediapipe_quality_on_vitonhd_samples(mp_parser) -> None:  # type: ignor
         rgb = np.array(Image.open(img_path).convert("RGB"))
         acc.add(mp_parser.parse(rgb), load_parse_png(folder / "image-parse-v3" / f"{img_path.stem}.png"))
     report = acc.report()
-    # Measured 0.78 (benchmarks/bench_parse.py); the floor leaves room for library noise.
-    assert report["mIoU"] >= 0.74, report
+    # Measured 0.80 (benchmarks/bench_parse.py); the floor leaves room for library noise.
+    assert report["mIoU"] >= 0.76, report
     assert report["background"] >= 0.95 and report["face"] >= 0.7, report
+
+
+@pytest.mark.skipif(not (SHARED / "viton_test12" / "image").is_dir(), reason="shared VITON samples absent")
+def test_mediapipe_quality_on_small_viton_photos(mp_parser) -> None:  # type: ignore[no-untyped-def]
+    # 192x256 photos, parsed upscaled: the silhouette rim and the skin threshold's
+    # widening for upscaled pictures are what this folder exercises.
+    folder = SHARED / "viton_test12"
+    acc = IoUAccumulator()
+    for img_path in sorted((folder / "image").glob("*.jpg")):
+        rgb = np.array(Image.open(img_path).convert("RGB"))
+        pred = mp_parser.parse(rgb)
+        # LIP annotators leave the neck as background.
+        pred = np.where(pred == NECK, 0, pred).astype(np.uint8)
+        acc.add(pred, to_cihp(load_parse_png(folder / "image-parse" / f"{img_path.stem}.png"), "lip"))
+    report = acc.report()
+    # Measured 0.76 (benchmarks/bench_parse.py --reference-labels lip).
+    assert report["mIoU"] >= 0.72, report
+    assert report["arms"] >= 0.7 and report["hair"] >= 0.5, report
+
+
+def test_texture_scores_strands_above_a_single_edge() -> None:
+    from pipeline.annotate.parse.regions import _texture
+
+    edge = np.zeros((64, 64), np.uint8)
+    edge[:, 32:] = 220  # a dark garment against a white wall
+    rng = np.random.default_rng(0)
+    strands = np.repeat(rng.integers(40, 160, (1, 64)), 64, axis=0).astype(np.uint8)  # vertical strands
+    assert _texture(edge)[32, 30:35].max() < 0.5 * _texture(strands)[32, 30:35].min()
 
 
 # --- person detection retries and grey-scale photos ----------------------------------------

@@ -41,6 +41,10 @@ WAIST_OFFSET = -0.15
 GRABCUT_ITERATIONS = 2
 HIGHEST_WAIST = 0.5
 HAND_FINGER_PATHS = ((0, 5, 8), (0, 9, 12), (0, 13, 16), (0, 17, 20), (0, 1, 4))
+# Width of the silhouette rim, in morphology kernels, whose pixels blend the person with
+# the backdrop (antialiasing, JPEG, upscaling of small pictures): too mixed to be judged
+# by their own colour, they take the label of the hair or skin just inside them.
+RIM_KERNELS = 2
 
 
 @dataclass
@@ -82,6 +86,17 @@ def _open(mask: np.ndarray, k: int) -> np.ndarray:
         return mask
     kern = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, kern).astype(bool)
+
+
+def _rim(person: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The silhouette's rim (``RIM_KERNELS`` kernels wide) and the structuring element that spans it."""
+    kern = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, ((RIM_KERNELS * k) | 1,) * 2)
+    return person & ~cv2.erode(person.astype(np.uint8), kern).astype(bool), kern
+
+
+def _grow_into(mask: np.ndarray, rim: np.ndarray, kern: np.ndarray) -> np.ndarray:
+    """``mask`` plus the rim pixels within one rim width of it."""
+    return mask | (rim & cv2.dilate(mask.astype(np.uint8), kern).astype(bool))
 
 
 def _close(mask: np.ndarray, k: int) -> np.ndarray:
@@ -135,6 +150,9 @@ def _chain_map(shape: tuple[int, int], lm: BodyLandmarks, g: _Geometry, chin: np
 
     polyline([chin, g.sh_mid], NECK_CHAIN)
     polyline([g.sh_mid, g.hip_mid], TORSO_CHAIN)
+    # Skin between the shoulder joints (a low neckline, bare shoulders) is chest, not
+    # arm: without this line it lies nearer the arm chains' first points than the neck.
+    polyline([g.ls, g.rs], TORSO_CHAIN)
     polyline([g.pt(L_HIP), g.pt(L_KNEE), g.pt(L_ANK), g.pt(L_HEEL), g.pt(L_FOOT)], LLEG_CHAIN)
     polyline([g.pt(R_HIP), g.pt(R_KNEE), g.pt(R_ANK), g.pt(R_HEEL), g.pt(R_FOOT)], RLEG_CHAIN)
     for cid, (sh, el, wr, pinky, index, thumb), hand in (
@@ -158,10 +176,15 @@ def _chain_map(shape: tuple[int, int], lm: BodyLandmarks, g: _Geometry, chin: np
 
 
 def _texture(lum: np.ndarray) -> np.ndarray:
-    """Local busyness: mean absolute Laplacian over a small window, square-root scaled
-    so smooth skin (~10) and hair strands (~30) sit a few model spreads apart."""
+    """Local busyness: median absolute Laplacian over a small window, square-root scaled
+    so smooth skin and hair strands sit a few model spreads apart.
+
+    The median, not the mean: one sharp edge (a dark top against a white wall, a sleeve
+    against an arm) lights up only a line of the window and scores low, where strands
+    fill it; with the mean every garment outline looked like hair."""
     lap = np.abs(cv2.Laplacian(lum.astype(np.float32), cv2.CV_32F, ksize=3))
-    return 8.0 * np.sqrt(cv2.blur(lap, (7, 7)))
+    med = cv2.medianBlur(np.clip(lap, 0, 255).astype(np.uint8), 7)
+    return 8.0 * np.sqrt(med.astype(np.float32))
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
@@ -205,6 +228,8 @@ def label_regions(rgb: np.ndarray, lm: BodyLandmarks, s: RegionSettings) -> np.n
     # Skin-coloured flecks of a print (leopard, sequins) are not skin: real exposed
     # skin comes in patches at least a few percent of a shoulder width across.
     body_skin = _drop_small(body_skin, (0.12 * g.sw) ** 2)
+    rim, rim_kern = _rim(person, k)
+    body_skin = _grow_into(body_skin, rim & ~face & ~hair & (dist < 0.45 * g.sw), rim_kern)
     labels = np.zeros(shape, np.uint8)
 
     # Shoes: non-skin just around each visible foot.
@@ -288,8 +313,14 @@ def _face_and_hair(
     # Inside the face outline hair only falls over the forehead (bangs); lower down,
     # busy pixels there are the face's own edges and shadows.
     hairish &= ~(f0 & (yy > top_y + 0.35 * fh))
+    # Below the chin the silhouette rim blends cloth or skin with the backdrop and
+    # reads as hair; it is hair only where hair lies just inside it.
+    rim, rim_kern = _rim(person, k)
+    rim &= yy > chin_y
+    hairish &= ~rim
     hairish = _open(hairish, k)
     hair = _components_touching(hairish | hair_seed, hair_seed) if hair_gmm is not None else hair_seed
+    hair = _grow_into(hair, rim & zone, rim_kern)
     hair = _close(hair, k) & person & ~features
 
     face = f0 & person & ~hair
