@@ -183,6 +183,7 @@ def _texture(lum: np.ndarray) -> np.ndarray:
     against an arm) lights up only a line of the window and scores low, where strands
     fill it; with the mean every garment outline looked like hair."""
     lap = np.abs(cv2.Laplacian(lum.astype(np.float32), cv2.CV_32F, ksize=3))
+    # OpenCV's 7x7 median needs 8 bits; clipping only flattens the sharpest edges.
     med = cv2.medianBlur(np.clip(lap, 0, 255).astype(np.uint8), 7)
     return 8.0 * np.sqrt(med.astype(np.float32))
 
