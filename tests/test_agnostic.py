@@ -223,6 +223,42 @@ def test_cloth_mask_refuses_two_objects() -> None:
     assert err.value.reason == "several_objects"
 
 
+def _vignetted_backdrop(width: int = 384, height: int = 512) -> np.ndarray:
+    """A near-white studio sweep: bright centre, darker corners, a slight left-right gradient."""
+    yy = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None]
+    xx = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
+    light = 1.0 - 0.07 * (xx**2 + yy**2) - 0.02 * xx
+    return np.asarray((246, 243, 250), np.float32) * light[..., None]
+
+
+def test_cloth_mask_finds_light_garment_on_vignetted_backdrop() -> None:
+    _, truth = _tshirt()
+    rgb = _vignetted_backdrop()
+    # An off-white shirt, about as light as the backdrop's centre and lighter than its corners.
+    ys = np.linspace(0.0, 1.0, truth.shape[0], dtype=np.float32)[:, None, None]
+    shirt = np.asarray((242, 240, 228), np.float32) * (1.0 - 0.04 * ys)
+    rgb = np.where(truth[..., None], shirt, rgb)
+    cv2.circle(rgb, (150, 190), 14, (70, 130, 220), -1)  # small chest logo
+    rgb = _jpeg_roundtrip(np.clip(rgb + 0.5, 0, 255).astype(np.uint8))
+    mask = cloth_mask(rgb)
+    assert cv2.connectedComponents((mask > 0).astype(np.uint8))[0] == 2
+    assert _iou(mask > 0, truth) > 0.9
+
+
+def test_cloth_mask_refuses_two_objects_on_vignetted_backdrop() -> None:
+    rgb = _vignetted_backdrop()
+    rgb[60:250, 40:180] = (240, 238, 226)
+    rgb[280:470, 200:340] = (200, 40, 40)
+    with pytest.raises(ClothMaskError) as err:
+        cloth_mask(_jpeg_roundtrip(np.clip(rgb + 0.5, 0, 255).astype(np.uint8)))
+    assert err.value.reason == "several_objects"
+
+
+def test_cloth_mask_background_degree_is_bounded() -> None:
+    with pytest.raises(ValueError, match="background_degree"):
+        ClothMaskConfig.from_dict({"background_degree": 4})
+
+
 def test_cloth_mask_refuses_empty_and_busy_pictures() -> None:
     with pytest.raises(ClothMaskError) as err:
         cloth_mask(np.full((256, 192, 3), 240, np.uint8))
