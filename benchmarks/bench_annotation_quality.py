@@ -12,7 +12,9 @@ or split (``DIR/train/image``, ``DIR/test/image``). Looked for in each split:
 * ``cloth/`` + ``cloth-mask/``                garments and their reference masks
 
 Printed: pose PCK@0.1 (threshold 0.1 × reference torso length, neck to
-mid-hip; overall, per joint, images missed), parse IoU per evaluation group
+mid-hip; overall, per joint, images missed; hips refined with our own parse
+map as the pose stage does, see :mod:`pipeline.annotate.hip_refine`, and the
+unrefined figure beside it), parse IoU per evaluation group
 and their mean (groups in :mod:`pipeline.quality.labels`), agnostic-mask IoU
 from our parse + our pose and from the reference parse + reference pose (which
 separates the masking rule from the annotators), and cloth-mask IoU. A missing
@@ -85,6 +87,7 @@ def load_rgb(path: Path) -> np.ndarray:
 class Report:
     notes: list[str] = field(default_factory=list)
     pck: dict[int, PCKCounts] = field(default_factory=dict)
+    pck_unrefined: dict[int, PCKCounts] = field(default_factory=dict)
     pose_images: int = 0
     pose_missed: list[str] = field(default_factory=list)
     pose_unscorable: int = 0
@@ -126,6 +129,7 @@ def run(root: Path, limit: int | None) -> Report:
     report = Report()
     splits = find_splits(root)
 
+    from pipeline.annotate.hip_refine import refine_hips_with_parse
     from pipeline.annotate.pose import PoseEstimator
 
     estimator = PoseEstimator()
@@ -147,7 +151,8 @@ def run(root: Path, limit: int | None) -> Report:
 
     parse_dirs = [s.first("image-parse-v3", "image-parse") for s in splits]
     mask_dirs = [s.first("agnostic-mask") for s in splits]
-    parser = _try_import(report, "parse", load_parser) if any(parse_dirs) or any(mask_dirs) else None
+    # The pose stage refines hips with our parse, so the parser is needed whenever pose is scored.
+    parser = _try_import(report, "parse", load_parser)
     make_agnostic = _try_import(report, "agnostic-mask IoU", load_agnostic) if any(mask_dirs) else None
     cloth_mask = None
     if any(s.first("cloth") and s.first("cloth-mask") for s in splits):
@@ -168,15 +173,20 @@ def run(root: Path, limit: int | None) -> Report:
             stem = img_path.stem
             rgb = load_rgb(img_path)
             ours = report.timed("pose", lambda: estimator.estimate(rgb))
-            ref_pose = None
-            if pose_dir is not None:
-                ref_pose = _score_pose(report, pose_dir / f"{stem}_keypoints.json", ours, stem)
             our_parse = ref_parse = None
-            if parser is not None and (parse_dir is not None or mask_dir is not None):
+            if parser is not None:
                 try:
                     our_parse = report.timed("parse", lambda: parser.parse(rgb))
                 except Exception as exc:
                     report.error("parse", exc)
+            body = None if ours is None else ours.body
+            if body is not None and our_parse is not None and our_parse.shape == rgb.shape[:2]:
+                body = refine_hips_with_parse(body, our_parse, estimator.config)
+            ref_pose = None
+            if pose_dir is not None:
+                ref_path = pose_dir / f"{stem}_keypoints.json"
+                _score_pose(report, report.pck_unrefined, ref_path, None if ours is None else ours.body, stem, count=False)
+                ref_pose = _score_pose(report, report.pck, ref_path, body, stem)
             if parse_dir is not None and (parse_dir / f"{stem}.png").is_file():
                 ref_parse = load_label_map(parse_dir / f"{stem}.png")
                 if our_parse is not None:
@@ -189,8 +199,8 @@ def run(root: Path, limit: int | None) -> Report:
                         report.parse_images += 1
             if make_agnostic is not None and mask_dir is not None and (mask_dir / f"{stem}_mask.png").is_file():
                 ref_mask = load_binary_mask(mask_dir / f"{stem}_mask.png")
-                if our_parse is not None and ours is not None:
-                    _score_agnostic(report, report.agnostic_ours, make_agnostic, rgb, our_parse, ours.body, ref_mask)
+                if our_parse is not None and body is not None:
+                    _score_agnostic(report, report.agnostic_ours, make_agnostic, rgb, our_parse, body, ref_mask)
                 if ref_parse is not None and ref_pose is not None:
                     _score_agnostic(report, report.agnostic_ref, make_agnostic, rgb, ref_parse, ref_pose, ref_mask)
                 elif ref_parse is None or ref_pose is None:
@@ -218,27 +228,38 @@ def run(root: Path, limit: int | None) -> Report:
     return report
 
 
-def _score_pose(report: Report, path: Path, ours: Any, stem: str) -> np.ndarray | None:
-    """Add one image's PCK; returns the reference pose as BODY_25 (for the agnostic check)."""
+def _score_pose(
+    report: Report, into: dict[int, PCKCounts], path: Path, ours: np.ndarray | None, stem: str, count: bool = True
+) -> np.ndarray | None:
+    """Add one image's PCK of BODY_25 ``ours`` to ``into``; returns the reference pose as BODY_25 (for the agnostic check).
+
+    ``count`` False adds the PCK only (no image count, missed list or notes), for a second figure of the same images.
+    """
     if not path.is_file():
+        if not count:
+            return None
         report.note(f"pose PCK: some images have no reference keypoints (e.g. {path.name})")
         return None
     try:
         ref = read_openpose_json(path)
     except (ValueError, json.JSONDecodeError) as exc:
-        report.error("reference pose", exc)
+        if count:
+            report.error("reference pose", exc)
         return None
     if ref is None:
         return None
     k = ref.body.shape[0]
-    pred = None if ours is None else align_to_reference(ours.body, k)
+    pred = None if ours is None else align_to_reference(ours, k)
     try:
         counts = pck(pred, ref.body)
     except ValueError:
-        report.pose_unscorable += 1
+        if count:
+            report.pose_unscorable += 1
         return None
     counts.names = keypoint_names(k)
-    report.pck[k] = report.pck[k] + counts if k in report.pck else counts
+    into[k] = into[k] + counts if k in into else counts
+    if not count:
+        return None
     report.pose_images += 1
     if ours is None:
         report.pose_missed.append(stem)
@@ -270,8 +291,11 @@ def summarise(report: Report) -> dict[str, Any]:
     if report.pck:
         hits = sum(int(c.hits.sum()) for c in report.pck.values())
         tot = sum(int(c.totals.sum()) for c in report.pck.values())
+        hits_u = sum(int(c.hits.sum()) for c in report.pck_unrefined.values())
+        tot_u = sum(int(c.totals.sum()) for c in report.pck_unrefined.values())
         out["pose"] = {
             "pck@0.1": round(hits / tot, 4) if tot else None,
+            "pck@0.1_hips_unrefined": round(hits_u / tot_u, 4) if tot_u else None,
             "joints_scored": tot,
             "images": report.pose_images,
             "images_missed": len(report.pose_missed),
@@ -308,7 +332,9 @@ def print_summary(root: Path, s: dict[str, Any]) -> None:
     print(f"annotation quality on {root}")
     pose = s.get("pose")
     if pose:
-        print(f"  pose PCK@0.1      {pose['pck@0.1']:.4f}  ({pose['joints_scored']} joints, {pose['images']} images, "
+        unref = pose["pck@0.1_hips_unrefined"]
+        print(f"  pose PCK@0.1      {pose['pck@0.1']:.4f}  (hips unrefined {'-' if unref is None else f'{unref:.4f}'}; "
+              f"{pose['joints_scored']} joints, {pose['images']} images, "
               f"{pose['images_missed']} missed{': ' + ', '.join(pose['missed']) if pose['missed'] else ''})")
         for model, joints in pose["per_joint"].items():
             cells = [f"{n}={v:.2f}" for n, v in joints.items() if v is not None]

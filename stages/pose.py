@@ -13,6 +13,7 @@ from pipeline.stage_metrics import StageMetrics
 from stages._common import stage_setup
 
 AUGMENT = Path("data/augment")
+PARSE = Path("data/parse")
 OUT_DIR = Path("data/pose")
 METRICS = Path("metrics/pose.json")
 
@@ -29,12 +30,16 @@ def main() -> None:
     items = list_images(AUGMENT, SPLITS)
     metrics = StageMetrics("pose")
     metrics.extra["workers"] = workers
+    # The parse stage's maps refine the hips (pose.hem_pull_*); without them the hips stay MediaPipe's.
+    refine = config.hem_pull_down > 0 or config.hem_pull_up > 0
+    parse_root = PARSE if refine and PARSE.is_dir() else None
+    metrics.extra["hips_refined_with_parse"] = parse_root is not None
     with atomic_dir(OUT_DIR) as tmp:
         for split in SPLITS:
             for folder in (POSE_JSON, POSE_IMG):
                 (tmp / split / folder).mkdir(parents=True, exist_ok=True)
         try:
-            run_and_record(items, PoseJob(config, tmp, min_shoulder_confidence), metrics, workers, desc="pose")
+            run_and_record(items, PoseJob(config, tmp, min_shoulder_confidence, parse_root), metrics, workers, desc="pose")
         except WorkerInitError as exc:
             raise SystemExit(f"pose: {exc}") from exc
     metrics.write(METRICS)

@@ -43,7 +43,9 @@ VITON COCO-18), kept to the ones with a physical reason:
   half of the VITON-HD photos, which are cut just below the hips, and made
   VITON-HD worse, so it is not used. The person silhouette (Holistic's
   segmentation) carries no usable hip cue in clothed photos (r = -0.1 between
-  the offset and the silhouette's narrowest row).
+  the offset and the silhouette's narrowest row). The hem from our own parse
+  map does help: :mod:`pipeline.annotate.hip_refine` applies it after this
+  mapping when the pose stage has the parse stage's maps.
 * Frame edge: OpenPose's heatmaps only exist inside the picture, so a joint cut
   by the frame lands on the border, whereas MediaPipe extrapolates it outside.
   Joints less than ``edge_margin`` × torso length outside are clamped onto the

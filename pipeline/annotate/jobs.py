@@ -153,9 +153,14 @@ class PoseJob:
     # MediaPipe returns a guessed skeleton even for a cat; on real people the
     # shoulders come with confidence near 1, on such guesses well below 0.5.
     min_shoulder_confidence: float = 0.5
+    # Root of the parse stage's output (``<root>/<split>/image-parse-v3/<stem>.png``); when given,
+    # the hips are moved toward the top's hem (pipeline.annotate.hip_refine).
+    parse_root: Path | None = None
 
     def __call__(self) -> Callable[[ImageItem], ItemResult]:
+        from pipeline.annotate.hip_refine import refine_hips_with_parse
         from pipeline.annotate.openpose_format import render_skeleton, to_openpose_dict
+        from pipeline.annotate.parse import load_parse_png
         from pipeline.annotate.pose import PoseEstimator
 
         estimator = PoseEstimator(self.config)
@@ -172,12 +177,23 @@ class PoseJob:
             if shoulders < self.min_shoulder_confidence:
                 detail = f"best shoulder confidence {shoulders:.2f} < {self.min_shoulder_confidence}"
                 return ItemResult.skipped(item.name, "implausible_pose", detail, flags)
-            flags += _pose_flags(result.body, getattr(result, "people_found", 1))
+            body = result.body
+            if self.parse_root is not None:
+                parse_path = file_path(self.parse_root / item.split, PARSE, item.stem)
+                try:
+                    labels = load_parse_png(parse_path) if parse_path.is_file() else None
+                except (OSError, ValueError):
+                    labels = None
+                if labels is not None and labels.shape == rgb.shape[:2]:
+                    body = refine_hips_with_parse(body, labels, self.config)
+                else:
+                    flags += ("hips_not_refined_no_parse",)
+            flags += _pose_flags(body, getattr(result, "people_found", 1))
             base = self.out_root / item.split
-            doc = to_openpose_dict(result.body, result.hand_left, result.hand_right, result.face)
+            doc = to_openpose_dict(body, result.hand_left, result.hand_right, result.face)
             _write(file_path(base, POSE_JSON, item.stem), (json.dumps(doc) + "\n").encode())
             height, width = rgb.shape[:2]
-            picture = render_skeleton(result.body, width, height, result.hand_left, result.hand_right)
+            picture = render_skeleton(body, width, height, result.hand_left, result.hand_right)
             _write(file_path(base, POSE_IMG, item.stem), _png_bytes(Image.fromarray(picture)))
             return ItemResult(item.name, ok=True, flags=flags)
 

@@ -85,6 +85,10 @@ class PoseConfig:
     check_other_people: bool = True
     flip_average: bool = True
     flip_max_disagreement: float = 0.25
+    # Hip refinement from a parse map (pipeline.annotate.hip_refine); both pulls 0 disable it.
+    hem_pull_down: float = 0.7
+    hem_pull_up: float = 0.3
+    hem_max_distance: float = 0.25
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "PoseConfig":
@@ -110,6 +114,12 @@ class PoseConfig:
             raise ValueError(f"pose.retry_pad_fraction must be in [0, 1], got {self.retry_pad_fraction!r}")
         if not self.flip_max_disagreement > 0:
             raise ValueError(f"pose.flip_max_disagreement must be > 0, got {self.flip_max_disagreement!r}")
+        for name in ("hem_pull_down", "hem_pull_up"):
+            value = getattr(self, name)
+            if not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"pose.{name} must be in [0, 1], got {value!r}")
+        if not self.hem_max_distance >= 0:
+            raise ValueError(f"pose.hem_max_distance must be >= 0, got {self.hem_max_distance!r}")
         if self.upscale_below < 0 or self.upscale_target < 1:
             raise ValueError("pose.upscale_below must be >= 0 and pose.upscale_target >= 1")
 
