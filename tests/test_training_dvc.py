@@ -63,10 +63,12 @@ def test_repro_trains_and_registers(project: DvcProject) -> None:
 
 
 def test_exp_run_with_new_lr_reruns_only_tom(project: DvcProject) -> None:
+    baseline_lr = float(project.params()["train_tom"]["lr"])
+    assert baseline_lr != 0.0003
     # Targeted at evaluate: in this copy the annotation stages never ran (the data set is a param).
     out = project.dvc("exp", "run", "-S", "train_tom.lr=0.0003", "evaluate")
     assert stages_ran(out) == {"train_tom", "evaluate"}
     mlflow.set_tracking_uri(project.env["MLFLOW_TRACKING_URI"])
     runs = mlflow.search_runs(experiment_names=["vesaki-vton"], filter_string="tags.stage = 'train_tom'")
     assert len(runs) == 2
-    assert set(runs["params.lr"]) == {"0.0001", "0.0003"}
+    assert {float(lr) for lr in runs["params.lr"]} == {baseline_lr, 0.0003}
