@@ -30,10 +30,16 @@ def main() -> None:
     items = list_images(AUGMENT, SPLITS)
     metrics = StageMetrics("pose")
     metrics.extra["workers"] = workers
-    # The parse stage's maps refine the hips (pose.hem_pull_*); without them the hips stay MediaPipe's.
+    # The parse stage's maps refine the hips (pose.hem_pull_*); a missing parse output is an
+    # error rather than a quiet switch to unrefined hips, which would change the data set unseen.
     refine = config.hem_pull_down > 0 or config.hem_pull_up > 0
-    parse_root = PARSE if refine and PARSE.is_dir() else None
-    metrics.extra["hips_refined_with_parse"] = parse_root is not None
+    if refine and not PARSE.is_dir():
+        raise SystemExit(
+            f"pose: hip refinement needs the parse stage's maps in {PARSE}; run `dvc repro parse` first "
+            "or set pose.hem_pull_down and pose.hem_pull_up to 0."
+        )
+    parse_root = PARSE if refine else None
+    metrics.extra["hips_refined_with_parse"] = refine
     with atomic_dir(OUT_DIR) as tmp:
         for split in SPLITS:
             for folder in (POSE_JSON, POSE_IMG):

@@ -134,3 +134,15 @@ def test_dataset_is_complete_and_valid(chain: Path) -> None:
     assert "cat_00.jpg" not in names and "astronaut_00.jpg" in names
     report = validate_dataset(dataset, progress=False)
     assert report.ok, report.format()
+
+
+def test_pose_stage_without_parse_maps_stops_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hip refinement on and no data/parse: a one-sentence error, not silently unrefined hips."""
+    import stages.pose
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"pose": {"workers": 1, "hem_pull_down": 0.7}}))
+    monkeypatch.setenv("VTON_PARAMS", str(tmp_path / "params.yaml"))
+    with pytest.raises(SystemExit, match="pose.hem_pull_down"):
+        stages.pose.main()
+    assert not (tmp_path / "data" / "pose").exists()
