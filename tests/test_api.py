@@ -34,9 +34,7 @@ from pipeline.api.batch import BatchJobs
 from pipeline.api.fetch_guard import UrlRefused, check_url, guarded_session
 from pipeline.infer import EngineConfig, TryOnEngine
 from pipeline.io.images import ImageLimits
-from pipeline.models import GMM, TOM, GMMConfig, TOMConfig
-from pipeline.train.inputs import PERSON_CHANNELS
-from pipeline.train.model_io import save_model
+from tests.train_helpers import write_random_bundle
 
 SIZE = (128, 96)
 TRYON = "/api/v1/tryon"
@@ -96,12 +94,7 @@ def pictures() -> dict[str, bytes]:
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A GMM + TOM with random weights, made explicitly for this serving test, saved as training saves them."""
     root = tmp_path_factory.mktemp("bundle")
-    torch.manual_seed(0)
-    g = GMMConfig(person_channels=PERSON_CHANNELS, ngf=8, work_size=(128, 96))
-    t = TOMConfig(in_channels=PERSON_CHANNELS, ngf=8, bottleneck_blocks=1, attention_heads=2, head_channels=4)
-    save_model(root / "gmm", "gmm", GMM(g), g, {"size": list(SIZE)})
-    save_model(root / "tom", "tom", TOM(t), t, {"size": list(SIZE)})
-    return root
+    return write_random_bundle(root, SIZE)
 
 
 def _free_port() -> int:

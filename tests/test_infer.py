@@ -22,9 +22,8 @@ from pipeline.cli import main
 from pipeline.infer.engine import _map_back
 from pipeline.infer import EngineConfig, ModelNotFound, TryOnEngine, TryOnError
 from pipeline.infer.models import load_models
-from pipeline.models import GMM, TOM, GMMConfig, TOMConfig
 from pipeline.train.inputs import PERSON_CHANNELS
-from pipeline.train.model_io import save_model
+from tests.train_helpers import write_random_bundle
 
 SIZE = (256, 192)
 
@@ -47,12 +46,7 @@ def _garment(path: Path) -> Path:
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A GMM + TOM with random weights, made explicitly for these tests, saved as training saves them."""
     root = tmp_path_factory.mktemp("bundle")
-    torch.manual_seed(0)
-    g = GMMConfig(person_channels=PERSON_CHANNELS, ngf=8, work_size=(128, 96))
-    t = TOMConfig(in_channels=PERSON_CHANNELS, ngf=8, bottleneck_blocks=1, attention_heads=2, head_channels=4)
-    save_model(root / "gmm", "gmm", GMM(g), g, {"size": list(SIZE)})
-    save_model(root / "tom", "tom", TOM(t), t, {"size": list(SIZE)})
-    return root
+    return write_random_bundle(root, SIZE)
 
 
 @pytest.fixture(scope="module")

@@ -52,3 +52,17 @@ def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), f"{key} differs"
+
+
+def write_random_bundle(root: Path, size: tuple[int, int]) -> Path:
+    """Save a tiny GMM + TOM with random weights (explicitly, for inference tests) as training saves them."""
+    from pipeline.models import GMM, TOM, GMMConfig, TOMConfig
+    from pipeline.train.inputs import PERSON_CHANNELS
+    from pipeline.train.model_io import save_model
+
+    torch.manual_seed(0)
+    g = GMMConfig(person_channels=PERSON_CHANNELS, ngf=8, work_size=(128, 96))
+    t = TOMConfig(in_channels=PERSON_CHANNELS, ngf=8, bottleneck_blocks=1, attention_heads=2, head_channels=4)
+    save_model(root / "gmm", "gmm", GMM(g), g, {"size": list(size)})
+    save_model(root / "tom", "tom", TOM(t), t, {"size": list(size)})
+    return root
