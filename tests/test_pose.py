@@ -20,6 +20,7 @@ from pipeline.annotate.body25 import (
     MP_MIRROR,
     MP_R_HIP,
     MP_R_SHOULDER,
+    MP_R_WRIST,
     Body25Corrections,
     body25_to_coco18,
     coco18_to_body25,
@@ -218,8 +219,13 @@ def test_config_validation_names_the_param() -> None:
         PoseConfig.from_dict({"model_complexty": 1})
     with pytest.raises(ValueError, match="pose.model_complexity"):
         PoseConfig.from_dict({"model_complexity": 5})
-    with pytest.raises(ValueError, match="pose.flip_max_disagreement"):
-        PoseConfig.from_dict({"flip_max_disagreement": 0})
+    with pytest.raises(ValueError, match="pose.pass_max_disagreement"):
+        PoseConfig.from_dict({"pass_max_disagreement": 0})
+    with pytest.raises(ValueError, match="pose.average_pads"):
+        PoseConfig.from_dict({"average_pads": [0.1, 1.5]})
+    with pytest.raises(ValueError, match="pose.average_pads"):
+        PoseConfig.from_dict({"average_pads": 0.1})
+    assert PoseConfig.from_dict({"average_pads": [0, 0.1]}).average_pads == (0.0, 0.1)
     missing = [k for k in (0, 1, 2) if not pose_model_path(k).is_file()]
     if not missing:
         pytest.skip("every pose model is installed")
@@ -229,7 +235,7 @@ def test_config_validation_names_the_param() -> None:
 
 @pytest.mark.skipif(not (SHARED / "vitonhd_train16").is_dir(), reason="shared reference data absent")
 def test_pck_on_vitonhd_train16(estimator: PoseEstimator, parser) -> None:
-    """MediaPipe alone measured 0.8996; with the hips refined from our parse 0.9163."""
+    """MediaPipe alone (six-pass median) measured 0.8954; with the hips refined from our parse 0.9289 (goal 0.92)."""
     root = SHARED / "vitonhd_train16"
     total = plain = None
     for img_path in sorted((root / "image").glob("*.jpg")):
@@ -245,7 +251,7 @@ def test_pck_on_vitonhd_train16(estimator: PoseEstimator, parser) -> None:
         plain = counts if plain is None else plain + counts
     assert total is not None and plain is not None and total.images == 16
     assert plain.overall >= 0.89, plain.overall
-    assert total.overall >= 0.91 and total.overall > plain.overall, (total.overall, plain.overall)
+    assert total.overall >= 0.92 and total.overall > plain.overall, (total.overall, plain.overall)
 
 
 @pytest.mark.skipif(not (SHARED / "viton_test12").is_dir(), reason="shared reference data absent")
@@ -291,11 +297,60 @@ def test_flip_average_makes_the_estimate_mirror_symmetric(estimator: PoseEstimat
     seen = (plain.landmarks[:, 2] > 0.5) & (back[:, 2] > 0.5)
     assert seen.sum() >= 8
     np.testing.assert_allclose(back[seen, :2], plain.landmarks[seen, :2], atol=1.0)
-    with PoseEstimator(PoseConfig(flip_average=False)) as single:
+    with PoseEstimator(PoseConfig(flip_average=False, average_pads=())) as single:
         one = single.estimate(img)
     assert one is not None
     # The single pass is not symmetric by itself, so the average really moved some joints.
     assert np.abs(one.landmarks[seen, :2] - plain.landmarks[seen, :2]).max() > 0.5
+
+
+class _ScriptedPasses(PoseEstimator):
+    """The real estimator with MediaPipe's answers replaced by fixed landmarks per (pad, mirrored) pass."""
+
+    def __init__(self, config: PoseConfig, answers: dict[tuple[float, bool], np.ndarray | None], width: int) -> None:
+        super().__init__(config)
+        self.answers, self.width, self.calls = answers, width, []
+
+    def _run(self, img: np.ndarray, min_conf: float, pad_frac: float, holistic: bool = True):
+        mirrored = bool(img[0, 0, 0] == 255)  # the test picture is black on the left, white on the right
+        self.calls.append((pad_frac, mirrored))
+        lm = self.answers.get((pad_frac, mirrored))
+        if lm is None:
+            return None
+        if mirrored:  # as MediaPipe would report them on the mirrored picture
+            lm = lm[list(MP_MIRROR)].copy()
+            lm[:, 0] = self.width - lm[:, 0]
+        return {"pose": lm}
+
+
+def test_averaging_takes_the_median_of_passes_and_drops_someone_else() -> None:
+    width = 400
+    img = np.zeros((800, width, 3), np.uint8)
+    img[:, width // 2 :] = 255
+    base = _synthetic_landmarks()
+    shifted = base.copy()
+    shifted[:, 0] += 4.0
+    stray = base.copy()
+    stray[MP_R_WRIST, :2] += 60.0  # one pass puts a wrist far off
+    someone_else = base.copy()
+    someone_else[:, 0] += 150.0  # shoulders and hips far from the first estimate's
+    someone_else[:, 2] = 0.1
+    answers = {(0.1, False): shifted, (0.1, True): stray, (0.25, False): someone_else, (0.25, True): None, (0.0, True): base}
+    est = _ScriptedPasses(PoseConfig(average_pads=(0.0, 0.1, 0.25)), answers, width)
+    assert est._extra_passes(0.0) == [(0.0, True), (0.1, False), (0.1, True), (0.25, False), (0.25, True)]
+    assert est._extra_passes(0.2) == [(0.2, True), (0.0, False), (0.0, True), (0.1, False), (0.1, True), (0.25, False), (0.25, True)]
+    out = est._averaged(img, base.copy(), 0.5, 0.0)
+    assert sorted(est.calls) == sorted(est._extra_passes(0.0))
+    # Kept: base, base (mirrored), shifted by 4 px, stray; the other person is left out (their low visibility would show).
+    np.testing.assert_allclose(out[:, 2], base[:, 2])
+    expected = base[:, :2].copy()
+    expected[MP_R_WRIST, 0] += 2.0  # x: b, b, b + 4, b + 60 -> b + 2; y: the stray wrist is outvoted
+    np.testing.assert_allclose(out[:, :2], expected)
+    est.close()
+    single = _ScriptedPasses(PoseConfig(flip_average=False, average_pads=()), answers, width)
+    assert single._extra_passes(0.0) == []
+    np.testing.assert_array_equal(single._averaged(img, base.copy(), 0.5, 0.0), base)
+    single.close()
 
 
 def test_two_people_keeps_the_larger(estimator: PoseEstimator) -> None:
