@@ -34,7 +34,7 @@ from pipeline.annotate.openpose_format import (
     render_skeleton,
     write_openpose_json,
 )
-from pipeline.annotate.pose import PoseConfig, PoseEstimator, PoseModelMissing, pose_model_path
+from pipeline.annotate.pose import PoseConfig, PoseEstimator, PoseModelMissing, looks_like_a_person, pose_model_path
 from pipeline.quality.labels import align_to_reference
 from pipeline.quality.metrics import pck
 
@@ -351,6 +351,20 @@ def test_averaging_takes_the_median_of_passes_and_drops_someone_else() -> None:
     assert single._extra_passes(0.0) == []
     np.testing.assert_array_equal(single._averaged(img, base.copy(), 0.5, 0.0), base)
     single.close()
+
+
+def test_second_person_must_be_upright_with_a_face() -> None:
+    lm = _synthetic_landmarks()
+    assert looks_like_a_person(lm)
+    lying = lm.copy()
+    lying[:, :2] = lm[:, ::-1][:, 1:3]  # x and y swapped: the body lies along the x axis
+    assert not looks_like_a_person(lying)
+    upside_down = lm.copy()
+    upside_down[:, 1] = 800 - lm[:, 1]
+    assert not looks_like_a_person(upside_down)
+    faceless = lm.copy()
+    faceless[0, 2] = 0.3
+    assert not looks_like_a_person(faceless)
 
 
 def test_two_people_keeps_the_larger(estimator: PoseEstimator) -> None:

@@ -8,7 +8,8 @@ OpenPose's BODY_25, hand-21 and face-70 keypoints in pixels of the input image.
 Holistic finds one person per image (its most confident detection). To keep
 the largest person when there are several, the person found is hidden (their
 box filled with the picture's border colour) and Holistic runs once more; when
-a second, separate person turns up, the one whose visible landmarks span the
+a second, separate person turns up (upright, with a face: see
+:func:`looks_like_a_person`), the one whose visible landmarks span the
 larger area of the picture is kept and
 ``PoseResult.people_found`` is 2 (the stage counts such images). More than two
 people are not looked for. Images where nobody is found are retried (padded
@@ -60,6 +61,7 @@ from pipeline.annotate.body25 import (
     MP_L_SHOULDER,
     MP_L_WRIST,
     MP_MIRROR,
+    MP_NOSE,
     MP_R_HIP,
     MP_R_SHOULDER,
     MP_R_WRIST,
@@ -285,8 +287,8 @@ class PoseEstimator:
             return None
         lm = other["pose"]
         core = [MP_L_SHOULDER, MP_R_SHOULDER]
-        if (lm[core, 2] < 0.5).any():
-            return None  # a phantom in the filled box, not a person
+        if (lm[core, 2] < 0.5).any() or not looks_like_a_person(lm):
+            return None  # a phantom in the filled box or in leftover hair, a hat or a helmet
         centre = lm[core, :2].mean(axis=0)
         if x0 <= centre[0] <= x1 and y0 <= centre[1] <= y1:
             return None  # the same person again
@@ -364,6 +366,22 @@ class PoseEstimator:
         if self.config.face and found["face"] is not None:
             face = points_to_openpose(face_mesh_to_face70(found["face"] / scale), float(lm[0, 2]), width, height)
         return PoseResult(body, hand_left, hand_right, face, width, height, lm, attempt)
+
+
+def looks_like_a_person(lm: np.ndarray) -> bool:
+    """Whether MediaPipe landmarks ``(33, 3)`` show an upright body with a face.
+
+    What MediaPipe reports in the leftovers of a hidden person (hair or a hat
+    above the box, a helmet held beside the body) has a torso lying sideways or
+    upside down, or no face: on the demo shop's 129 photos all eight such
+    "second people" failed one of the two tests. Hips must lie below the
+    shoulders within 45 degrees of vertical and the nose be visible (>= 0.5).
+    """
+    shoulders = (lm[MP_L_SHOULDER, :2] + lm[MP_R_SHOULDER, :2]) / 2
+    hips = (lm[MP_L_HIP, :2] + lm[MP_R_HIP, :2]) / 2
+    down = hips - shoulders
+    upright = down[1] > 0 and abs(down[0]) <= down[1]
+    return bool(upright and lm[MP_NOSE, 2] >= 0.5)
 
 
 def _torso_length(lm: np.ndarray) -> float:
