@@ -157,10 +157,10 @@ def test_coco18_keypoints_are_accepted(person) -> None:
 
 
 def test_config_rejects_unknown_keys() -> None:
-    with pytest.raises(ValueError, match="unknown agnostic option"):
+    with pytest.raises(ValueError, match="unknown agnostic param"):
         AgnosticConfig.from_dict({"keep_hand": True})
     assert AgnosticConfig.from_dict({"keep_hands": False, "grey": [1, 2, 3]}).grey == (1, 2, 3)
-    with pytest.raises(ValueError, match="unknown cloth-mask option"):
+    with pytest.raises(ValueError, match="unknown cloth-mask param"):
         ClothMaskConfig.from_dict({"threshold": 3})
 
 

@@ -163,7 +163,7 @@ def test_unreadable_pair_is_skipped_and_counted(tmp_path):
         ({"person": [{"name": "Affine", "scale": "big"}]}, "rejected its arguments"),
         ({"size": [768]}, "width, height"),
         ({"cloth_pad": "grey"}, "cloth_pad"),
-        ({"varients": 3}, "unknown key"),
+        ({"varients": 3}, "unknown augment param"),
     ],
 )
 def test_bad_params_fail_clearly(params, message):

@@ -112,7 +112,7 @@ def test_category_from_words(texts, expected):
 
 
 def test_config_rejects_unknown_keys():
-    with pytest.raises(ValueError, match="unknown key"):
+    with pytest.raises(ValueError, match="unknown classify.person param"):
         ClassifyConfig.from_dict({"person": {"hip_rule": 1}})
     with pytest.raises(ValueError, match="unknown categories"):
         ClassifyConfig.from_dict({"category_keywords": {"hats": ["cap"]}})

@@ -61,7 +61,7 @@ def _decode(data: bytes) -> Image.Image:
 def test_config_from_dict_rejects_unknown_and_bad_values():
     cfg = DemoShopConfig.from_dict({"seed": 3, "products": 5, "base_photos": ["astronaut"]})
     assert (cfg.seed, cfg.products, cfg.base_photos) == (3, 5, ("astronaut",))
-    with pytest.raises(ValueError, match="unknown param"):
+    with pytest.raises(ValueError, match="unknown demo shop param"):
         DemoShopConfig.from_dict({"seeds": 1})
     with pytest.raises(ValueError, match="products"):
         DemoShopConfig.from_dict({"products": 0})

@@ -87,7 +87,7 @@ def test_palette_png_rejects_ids_outside_cihp(tmp_path: Path) -> None:
 # --- config ---------------------------------------------------------------------------
 
 def test_config_rejects_unknown_keys_and_bad_values() -> None:
-    with pytest.raises(ValueError, match="unknown parse params"):
+    with pytest.raises(ValueError, match="unknown parse param"):
         ParseConfig.from_dict({"backend": "onnx", "onnx_modle_path": "x"})
     with pytest.raises(ValueError, match="backend"):
         ParseConfig.from_dict({"backend": "schp"})

@@ -16,11 +16,13 @@ is derived from the shoulder width (image agnostic) or from the image height
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
+
+from pipeline.config_mapping import check_keys
 
 # CIHP label ids (contract: 20 labels, 10 = neck / torso skin).
 BACKGROUND, HAT, HAIR, GLOVE, SUNGLASSES, UPPER_CLOTHES, DRESS, COAT = 0, 1, 2, 3, 4, 5, 6, 7
@@ -81,10 +83,7 @@ class AgnosticConfig:
     def from_dict(cls, data: dict[str, Any] | None) -> "AgnosticConfig":
         """Build from a params block, rejecting unknown keys."""
         data = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown agnostic option(s) {unknown}; known: {sorted(known)}")
+        check_keys(cls, data, "agnostic")
         if "grey" in data:
             data["grey"] = tuple(int(v) for v in data["grey"])
             if len(data["grey"]) != 3:

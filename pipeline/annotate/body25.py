@@ -69,10 +69,12 @@ each eye's six contour points.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from pipeline.config_mapping import check_keys
 
 BODY25_NAMES: tuple[str, ...] = (
     "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist",
@@ -155,10 +157,7 @@ class Body25Corrections:
     def from_dict(cls, data: dict[str, Any] | None) -> "Body25Corrections":
         """Build from a mapping, rejecting unknown keys."""
         data = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown pose correction key(s) {unknown}; known: {sorted(known)}")
+        check_keys(cls, data, "pose correction")
         return cls(**{k: float(v) for k, v in data.items()})
 
 

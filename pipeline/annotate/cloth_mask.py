@@ -16,11 +16,13 @@ can count it instead of writing a wrong mask.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
+
+from pipeline.config_mapping import from_mapping
 
 
 class ClothMaskError(ValueError):
@@ -65,12 +67,7 @@ class ClothMaskConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "ClothMaskConfig":
         """Build from a params block, rejecting unknown keys."""
-        data = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown cloth-mask option(s) {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return from_mapping(cls, data, "cloth-mask")
 
 
 def cloth_mask(rgb: np.ndarray, config: ClothMaskConfig = ClothMaskConfig()) -> np.ndarray:

@@ -49,7 +49,7 @@ needs no hands or face).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ from pipeline.annotate.body25 import (
     points_to_openpose,
 )
 from pipeline.annotate.detection_retry import detection_attempts, first_detection, pad_picture, upscale_factor
+from pipeline.config_mapping import from_mapping
 from pipeline.log import get_logger
 
 log = get_logger(__name__)
@@ -110,17 +111,10 @@ class PoseConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "PoseConfig":
         """Build from a params mapping; unknown keys and out-of-range values raise ``ValueError``."""
-        data = dict(data or {})
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ValueError(f"unknown pose param(s) {unknown}; known: {sorted(known)}")
-        if "average_pads" in data:
-            pads = data["average_pads"]
-            if not isinstance(pads, (list, tuple)):
-                raise ValueError(f"pose.average_pads must be a list of numbers, got {pads!r}")
-            data["average_pads"] = tuple(float(p) for p in pads)
-        cfg = cls(**data)
+        pads = (data or {}).get("average_pads", ())
+        if not isinstance(pads, (list, tuple)):
+            raise ValueError(f"pose.average_pads must be a list of numbers, got {pads!r}")
+        cfg = from_mapping(cls, data, "pose")
         cfg.validate()
         return cfg
 

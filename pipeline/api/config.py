@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.config_mapping import check_keys, from_mapping
+
 OUTPUT_FORMATS = ("jpeg", "png")
 MIN_QUALITY, MAX_QUALITY = 85, 100
-
-
-def _check_keys(cls: type, data: dict[str, Any], where: str) -> None:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"unknown {where} option(s) {unknown}; known: {sorted(names)}")
 
 
 @dataclass(frozen=True)
@@ -50,8 +44,7 @@ class BatchConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "BatchConfig":
         """Build from a mapping, rejecting unknown keys."""
-        _check_keys(cls, data, "api.batch")
-        return cls(**data)
+        return from_mapping(cls, data, "api.batch")
 
 
 @dataclass(frozen=True)
@@ -97,7 +90,7 @@ class ApiConfig:
     def from_dict(cls, data: dict[str, Any]) -> "ApiConfig":
         """Build from a mapping (e.g. the ``api`` block of a YAML file), rejecting unknown keys."""
         data = dict(data or {})
-        _check_keys(cls, data, "api")
+        check_keys(cls, data, "api")
         if "batch" in data:
             data["batch"] = BatchConfig.from_dict(dict(data["batch"] or {}))
         if "engine" in data:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
+
+from pipeline.config_mapping import check_keys
 
 PadColour = str | tuple[int, int, int]  # "border", "white" or an RGB triple
 
@@ -61,10 +62,7 @@ class AugmentConfig:
     def from_dict(cls, data: dict[str, Any] | None) -> AugmentConfig:
         """Build from the ``augment:`` params block; unknown keys and bad values are errors."""
         data = dict(data or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"augment: unknown key(s) {unknown}; allowed: {sorted(known)}")
+        check_keys(cls, data, "augment")
         size = data.pop("size", (768, 1024))
         if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v >= 16 for v in size)):
             raise ValueError(f"augment.size must be [width, height] in pixels (>= 16), got {size!r}")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from pipeline.config_mapping import check_keys, from_mapping
 
 CATEGORIES: tuple[str, ...] = ("upper_body", "lower_body", "dresses")
 
@@ -23,16 +22,6 @@ DEFAULT_KEYWORDS: dict[str, list[str]] = {
     ],
     "dresses": ["dress", "gown", "jumpsuit", "romper", "dresses"],
 }
-
-
-def from_mapping(cls: type[T], data: dict[str, Any] | None, where: str) -> T:
-    """Build dataclass ``cls`` from ``data``, rejecting unknown keys with a clear message."""
-    data = dict(data or {})
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
-    return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -112,10 +101,7 @@ class ClassifyConfig:
     def from_dict(cls, data: dict[str, Any] | None) -> ClassifyConfig:
         """Build from the ``classify:`` params block; unknown keys are an error."""
         data = dict(data or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"classify: unknown key(s) {unknown}; allowed: {sorted(known)}")
+        check_keys(cls, data, "classify")
         keywords = data.get("category_keywords", DEFAULT_KEYWORDS)
         bad = sorted(set(keywords) - set(CATEGORIES))
         if bad:

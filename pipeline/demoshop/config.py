@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
+
+from pipeline.config_mapping import from_mapping
 
 BASE_PHOTOS: tuple[str, ...] = ("grace_hopper", "astronaut")
 
@@ -56,11 +57,4 @@ class DemoShopConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "DemoShopConfig":
         """Build from a params block, rejecting keys this config does not know."""
-        data = dict(data or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"demo shop: unknown param(s) {unknown}; known: {sorted(known)}")
-        if "base_photos" in data:
-            data["base_photos"] = tuple(data["base_photos"])
-        return cls(**data)
+        return from_mapping(cls, data, "demo shop")

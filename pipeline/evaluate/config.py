@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.config_mapping import from_mapping
+
 
 @dataclass(frozen=True)
 class EvaluateConfig:
@@ -43,15 +45,7 @@ class EvaluateConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EvaluateConfig":
         """Build from the params block, rejecting unknown keys and impossible values."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown evaluate param(s) {unknown}; known: {sorted(names)}")
-        values = dict(data)
-        for key in ("size", "registered_models"):
-            if key in values and values[key] is not None:
-                values[key] = tuple(values[key])
-        cfg = cls(**values)
+        cfg = from_mapping(cls, data, "evaluate")
         if len(cfg.size) != 2 or min(cfg.size) < 16:
             raise ValueError(f"evaluate.size must be [height, width] of at least 16 pixels, got {list(cfg.size)}")
         if cfg.batch_size < 1 or cfg.num_samples < 0 or cfg.kid_subset_size < 2:

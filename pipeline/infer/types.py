@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
+
+from pipeline.config_mapping import from_mapping
 
 BACKENDS = ("torch", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
@@ -66,11 +67,7 @@ class EngineConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EngineConfig":
         """Build from a plain mapping, rejecting unknown keys with a message listing the known ones."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown engine option(s) {unknown}; known: {sorted(names)}")
-        return cls(**data)
+        return from_mapping(cls, data, "engine")
 
 
 class TryOnError(Exception):

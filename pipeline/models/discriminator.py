@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from pipeline.models._config import config_from_dict
+from pipeline.config_mapping import from_mapping
 
 GanLoss = Literal["hinge", "lsgan"]
 
@@ -38,7 +38,7 @@ class DiscriminatorConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DiscriminatorConfig:
         """Build from a params block; unknown keys raise ``ValueError``."""
-        return config_from_dict(cls, data)
+        return from_mapping(cls, data, "discriminator")
 
 
 class PatchDiscriminator(nn.Module):

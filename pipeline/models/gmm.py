@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pipeline.models._config import config_from_dict
+from pipeline.config_mapping import from_mapping
 from pipeline.models.layers import conv_norm_act
 from pipeline.models.tps import TPSGridGen
 
@@ -45,7 +45,7 @@ class GMMConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GMMConfig:
         """Build from a params block; unknown keys raise ``ValueError``."""
-        return config_from_dict(cls, data)
+        return from_mapping(cls, data, "GMM")
 
 
 def feature_extractor(c_in: int, ngf: int) -> nn.Sequential:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pipeline.models._config import config_from_dict
+from pipeline.config_mapping import from_mapping
 from pipeline.models.discriminator import GanLoss, generator_adversarial_loss
 from pipeline.models.tom import TOMOutput
 from pipeline.models.vgg import LAYERS, VGG19Features
@@ -36,7 +36,7 @@ class GMMLossWeights:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GMMLossWeights:
         """Build from a params block; unknown keys raise ``ValueError``."""
-        return config_from_dict(cls, data)
+        return from_mapping(cls, data, "GMM loss weight")
 
 
 @dataclass
@@ -56,7 +56,7 @@ class TOMLossWeights:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TOMLossWeights:
         """Build from a params block; unknown keys raise ``ValueError``."""
-        return config_from_dict(cls, data)
+        return from_mapping(cls, data, "TOM loss weight")
 
 
 def grid_smoothness(theta: Tensor, grid_size: int) -> Tensor:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pipeline.models._config import config_from_dict
+from pipeline.config_mapping import from_mapping
 from pipeline.models.layers import AttentionGate, ResBlock, SelfAttention, conv_norm_act
 
 
@@ -51,7 +51,7 @@ class TOMConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TOMConfig:
         """Build from a params block; unknown keys raise ``ValueError``."""
-        return config_from_dict(cls, data)
+        return from_mapping(cls, data, "TOM")
 
 
 class TOMOutput(NamedTuple):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
+from pipeline.config_mapping import check_keys
 from pipeline.io.images import ImageLimits
 
 DEFAULT_USER_AGENT = "VesakiVTON-crawler/0.1 (+https://github.com/vesaki/vesaki-vton; research, obeys robots.txt)"
@@ -21,15 +22,6 @@ DEMO_PUBLIC_BASE = "http://demo-shop.invalid"
 
 class ConfigError(ValueError):
     """Bad scrape parameters."""
-
-
-def _check_keys(cls: type, data: dict[str, Any], where: str, extra: tuple[str, ...] = ()) -> None:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    known = {f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")} | set(extra)
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(known)}")
 
 
 @dataclass(frozen=True)
@@ -58,7 +50,7 @@ class HttpConfig:
     def from_dict(cls, data: dict[str, Any] | None, base: HttpConfig | None = None) -> HttpConfig:
         """Build from params; keys not given keep the values of ``base`` (or the defaults)."""
         data = data or {}
-        _check_keys(cls, data, "scrape.http")
+        check_keys(cls, data, "scrape.http", error=ConfigError)
         cfg = dataclasses.replace(base or cls(), **data)
         cfg.validate()
         return cfg
@@ -97,7 +89,7 @@ class Selectors:
     def from_dict(cls, data: dict[str, Any] | None, where: str) -> Selectors:
         """Build from params, rejecting unknown keys."""
         data = data or {}
-        _check_keys(cls, data, where)
+        check_keys(cls, data, where, error=ConfigError)
         return cls(**{k: str(v) for k, v in data.items()})
 
 
@@ -126,7 +118,7 @@ class SourceConfig:
     def from_dict(cls, data: dict[str, Any], http: HttpConfig, index: int = 0) -> SourceConfig:
         """Build one source; its ``http:`` block overrides the global one key by key."""
         where = f"scrape.sources[{index}]"
-        _check_keys(cls, data, where)
+        check_keys(cls, data, where, error=ConfigError)
         if "name" not in data:
             raise ConfigError(f"{where}: 'name' is required")
         kw = dict(data)
@@ -201,11 +193,10 @@ class ScrapeConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScrapeConfig:
         """Build from the ``scrape:`` params block (without its ``demo_shop:`` sub-block)."""
-        _check_keys(cls, data, "scrape")
+        check_keys(cls, data, "scrape", error=ConfigError)
         http = HttpConfig.from_dict(data.get("http"))
         limits_raw = data.get("image_limits") or {}
-        if not isinstance(limits_raw, dict) or set(limits_raw) - {f.name for f in dataclasses.fields(ImageLimits)}:
-            raise ConfigError(f"scrape.image_limits: known keys are {[f.name for f in dataclasses.fields(ImageLimits)]}")
+        check_keys(ImageLimits, limits_raw, "scrape.image_limits", error=ConfigError)
         sources_raw = data.get("sources") or []
         if not isinstance(sources_raw, list) or not sources_raw:
             raise ConfigError("scrape.sources must be a non-empty list")

@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.config_mapping import from_mapping
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -45,15 +47,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         """Build from a params block, rejecting unknown keys and impossible values."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown training param(s) {unknown}; known: {sorted(names)}")
-        values = dict(data)
-        for key in ("size", "betas"):
-            if key in values:
-                values[key] = tuple(values[key])
-        cfg = cls(**values)
+        cfg = from_mapping(cls, data, "training")
         cfg.validate_values()
         return cfg
 

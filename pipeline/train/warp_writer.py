@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from pipeline.config_mapping import from_mapping
 from pipeline.io.atomic import atomic_dir
 from pipeline.log import get_logger
 from pipeline.models.gmm import warp
@@ -43,15 +43,7 @@ class WarpConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "WarpConfig":
         """Build from the ``warp:`` params block, rejecting unknown keys."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown warp param(s) {unknown}; known: {sorted(names)}")
-        values = dict(data)
-        for key in ("size", "splits"):
-            if key in values:
-                values[key] = tuple(values[key])
-        return cls(**values)
+        return from_mapping(cls, data, "warp")
 
 
 def _to_uint8(img: torch.Tensor) -> np.ndarray:

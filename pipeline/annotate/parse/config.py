@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
+
+from pipeline.config_mapping import check_keys
 
 BACKENDS = ("mediapipe", "onnx")
 
@@ -77,12 +79,11 @@ class ParseConfig:
     def from_dict(cls, data: dict[str, Any] | None) -> "ParseConfig":
         """Build from a params mapping, rejecting keys this config does not know."""
         data = dict(data or {})
-        known = {f.name for f in fields(cls)} - {"extra"}
         # Keys the stage owns (worker count, folders) may sit in the same params block.
         passthrough = {k: data.pop(k) for k in list(data) if k in STAGE_KEYS}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown parse params {unknown}; known: {sorted(known | set(STAGE_KEYS))}")
+        if "extra" in data:
+            raise ValueError("unknown parse param(s) ['extra']; it is filled from the stage's own keys")
+        check_keys(cls, data, "parse", also=STAGE_KEYS)
         return cls(**data, extra=passthrough)
 
 
