@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,7 +73,10 @@ def run_stage(root: Path, stage: str, workers: int) -> dict[str, Any]:
     """Run one stage's jobs over ``root`` in this process; return timing and counts."""
     from pipeline.annotate.agnostic import AgnosticConfig
     from pipeline.annotate.cloth_mask import ClothMaskConfig
-    from pipeline.annotate.jobs import AgnosticJob, ClothMaskJob, ParseJob, PoseJob, list_images
+    from pipeline.annotate.agnostic_job import AgnosticJob, ClothMaskJob
+    from pipeline.annotate.job_io import list_images
+    from pipeline.annotate.parse_job import ParseJob
+    from pipeline.annotate.pose_job import PoseJob
     from pipeline.annotate.parallel import run_items
     from pipeline.dataset.assemble import StageRoots, assemble_dataset
 

@@ -149,7 +149,6 @@ def run(root: Path, limit: int | None) -> Report:
 
         return cloth_mask
 
-    parse_dirs = [s.first("image-parse-v3", "image-parse") for s in splits]
     mask_dirs = [s.first("agnostic-mask") for s in splits]
     # The pose stage refines hips with our parse, so the parser is needed whenever pose is scored.
     parser = _try_import(report, "parse", load_parser)

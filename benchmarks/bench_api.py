@@ -94,7 +94,8 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _engine(model: str) -> Any:
-    from pipeline.infer import EngineConfig, TryOnEngine
+    from pipeline.infer.engine import TryOnEngine
+    from pipeline.infer.types import EngineConfig
 
     return TryOnEngine.load(EngineConfig(model=model, device="cpu"))
 

@@ -26,9 +26,10 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.infer import EngineConfig, TryOnEngine  # noqa: E402
+from pipeline.infer.engine import TryOnEngine  # noqa: E402
 from pipeline.infer.models import LoadedModels, load_models  # noqa: E402
 from pipeline.infer.onnx_export import export_onnx  # noqa: E402
+from pipeline.infer.types import EngineConfig  # noqa: E402
 from pipeline.models import GMM, TOM, GMMConfig, TOMConfig  # noqa: E402
 from pipeline.train.inputs import PERSON_CHANNELS  # noqa: E402
 from pipeline.train.model_io import save_model  # noqa: E402

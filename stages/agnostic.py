@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.annotate.agnostic import AgnosticConfig
+from pipeline.annotate.agnostic_job import AgnosticJob, ClothMaskJob
 from pipeline.annotate.cloth_mask import ClothMaskConfig
-from pipeline.annotate.jobs import AgnosticJob, ClothMaskJob, list_images
+from pipeline.annotate.job_io import list_images
 from pipeline.annotate.parallel import WorkerInitError, run_and_record
 from pipeline.dataset.layout import AGNOSTIC, AGNOSTIC_MASK, CLOTH, CLOTH_MASK, PARSE_AGNOSTIC, SPLITS
 from pipeline.io.atomic import atomic_dir

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.annotate.jobs import ParseJob, list_images
+from pipeline.annotate.job_io import list_images
 from pipeline.annotate.parallel import WorkerInitError, run_and_record
-from pipeline.annotate.parse import ParseConfig
+from pipeline.annotate.parse.config import ParseConfig
+from pipeline.annotate.parse_job import ParseJob
 from pipeline.dataset.layout import PARSE, SPLITS
 from pipeline.io.atomic import atomic_dir
 from pipeline.stage_metrics import StageMetrics

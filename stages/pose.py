@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.annotate.jobs import PoseJob, list_images
+from pipeline.annotate.job_io import list_images
 from pipeline.annotate.parallel import WorkerInitError, run_and_record
 from pipeline.annotate.pose import PoseConfig
+from pipeline.annotate.pose_job import PoseJob
 from pipeline.dataset.layout import POSE_IMG, POSE_JSON, SPLITS
 from pipeline.io.atomic import atomic_dir
 from pipeline.stage_metrics import StageMetrics

@@ -32,7 +32,8 @@ from PIL import Image, ImageDraw
 from pipeline.api import ApiConfig, BatchConfig, create_app
 from pipeline.api.batch import BatchJobs
 from pipeline.api.fetch_guard import UrlRefused, check_url, guarded_session
-from pipeline.infer import EngineConfig, TryOnEngine
+from pipeline.infer.engine import TryOnEngine
+from pipeline.infer.types import EngineConfig
 from pipeline.io.images import ImageLimits
 from tests.train_helpers import write_random_bundle
 

@@ -19,9 +19,9 @@ from PIL import Image, ImageDraw
 
 from pipeline.augment.letterbox import letterbox
 from pipeline.cli import main
-from pipeline.infer.engine import _map_back
-from pipeline.infer import EngineConfig, ModelNotFound, TryOnEngine, TryOnError
-from pipeline.infer.models import load_models
+from pipeline.infer.engine import TryOnEngine, _map_back
+from pipeline.infer.models import ModelNotFound, load_models
+from pipeline.infer.types import EngineConfig, TryOnError
 from pipeline.train.inputs import PERSON_CHANNELS
 from tests.train_helpers import write_random_bundle
 

@@ -35,7 +35,7 @@ def build_shop(site: s.Site, dead_port: int) -> dict[str, bytes]:
     basic1 = s.encode(s.photo(1), "JPEG", quality=90)
     good2 = s.encode(s.photo(2), "PNG")
     png_named = s.encode(s.photo(13), "PNG")
-    site.add("/robots.txt", s.respond(200, f"User-agent: *\nDisallow: /private/\n", "text/plain"))
+    site.add("/robots.txt", s.respond(200, "User-agent: *\nDisallow: /private/\n", "text/plain"))
     site.add("/catalog", s.jsonld_page(
         {"@context": "https://schema.org", "@type": "ItemList", "itemListElement": [
             {"@type": "ListItem", "position": 1, "item": {

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.scrape import ConfigError, ScrapeConfig, Selectors, SourceConfig, crawl
+from pipeline.scrape import ConfigError, ScrapeConfig, Selectors, crawl
 from pipeline.scrape.config import HttpConfig
 from pipeline.scrape.dedup import Deduplicator, phash_hex
 from pipeline.scrape.extract import extract_page

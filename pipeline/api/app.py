@@ -31,7 +31,8 @@ from pipeline.api.inference import InferencePool, QueueFull
 from pipeline.api.schemas import (BatchAccepted, BatchRequest, BatchStatus, ErrorResponse, HealthResponse,
                                   TryOnOptions, TryOnResponse)
 from pipeline.api.uploads import FORM_OVERHEAD, read_upload
-from pipeline.infer import EngineConfig, TryOnEngine, TryOnError
+from pipeline.infer.engine import TryOnEngine
+from pipeline.infer.types import EngineConfig, TryOnError
 from pipeline.io.images import ImageLimits
 from pipeline.log import get_logger
 

@@ -23,7 +23,7 @@ from pipeline.api.errors import ApiError
 from pipeline.api.fetch_guard import UrlRefused, check_url, guarded_session
 from pipeline.api.inference import QueueFull
 from pipeline.api.uploads import decode_upload
-from pipeline.infer import TryOnError
+from pipeline.infer.types import TryOnError
 from pipeline.io.images import ImageLimits
 from pipeline.log import get_logger
 from pipeline.scrape.config import HttpConfig

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pipeline.api.app import create_app
     from pipeline.api.config import ApiConfig
-    from pipeline.infer import EngineConfig
+    from pipeline.infer.types import EngineConfig
     from pipeline.log import get_logger
 
     log = get_logger(__name__)

@@ -8,7 +8,7 @@ from typing import Any
 
 from PIL import Image
 
-from pipeline.infer import TryOnResult
+from pipeline.infer.types import TryOnResult
 from pipeline.io.images import encode_jpeg
 
 

@@ -1,7 +1,7 @@
-"""Inference: ``TryOnEngine.load(EngineConfig(...)).tryon(person, garment)`` on raw pictures."""
+"""Inference on raw pictures: ``TryOnEngine.load(EngineConfig(...)).tryon(person, garment)``.
 
-from pipeline.infer.engine import TryOnEngine
-from pipeline.infer.models import ModelNotFound
-from pipeline.infer.types import EngineConfig, TryOnError, TryOnResult
-
-__all__ = ["EngineConfig", "ModelNotFound", "TryOnEngine", "TryOnError", "TryOnResult"]
+``pipeline.infer.engine.TryOnEngine``, ``pipeline.infer.types.EngineConfig`` /
+``TryOnError`` / ``TryOnResult`` and ``pipeline.infer.models.ModelNotFound``.
+Nothing is imported here, so that loading a model (``pipeline.infer.models``,
+which the evaluate stage uses) does not pull in the whole annotation chain.
+"""

@@ -115,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from pipeline.infer import EngineConfig, ModelNotFound, TryOnEngine, TryOnError
+    from pipeline.infer.engine import TryOnEngine
+    from pipeline.infer.models import ModelNotFound
+    from pipeline.infer.types import EngineConfig, TryOnError
 
     try:
         cfg = EngineConfig(model=args.model, gmm_model=args.gmm_model, backend=args.backend, device=args.device,
