@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pipeline.annotate.job_io import list_images
 from pipeline.annotate.parallel import WorkerInitError, run_and_record
+from pipeline.annotate.parse.builder import parser_name
 from pipeline.annotate.parse.config import ParseConfig
 from pipeline.annotate.parse_job import ParseJob
 from pipeline.dataset.layout import PARSE, SPLITS
@@ -36,6 +37,7 @@ def main() -> None:
             run_and_record(items, ParseJob(config, tmp), metrics, workers, desc="parse")
         except WorkerInitError as exc:
             raise SystemExit(f"parse: {exc}") from exc
+    metrics.extra["parser"] = parser_name(config)  # a changed model file shows in `dvc metrics diff`
     metrics.write(METRICS)
 
 

@@ -16,6 +16,7 @@ from pipeline.annotate.parse.labels import (
     ATR_LABELS, ATR_TO_CIHP, CIHP_PALETTE, DRESS, FACE, HAIR, LIP_LABELS, LIP_TO_CIHP, NECK,
     PANTS, UPPER,
 )
+from pipeline.annotate.parse.builder import parser_name
 from pipeline.annotate.parse.metrics import IoUAccumulator
 from pipeline.annotate.parse.skin import fill_neck
 
@@ -163,6 +164,7 @@ def test_onnx_backend_end_to_end(colour_model: Path) -> None:
     assert np.array_equal(out[inner], expected[inner])
     assert (out == expected).mean() > 0.9
     assert parser.name.startswith("onnx-atr:colour_parser.onnx:")
+    assert parser_name(cfg) == parser.name  # the stage records it without loading the model
     parser.close()
 
 
@@ -197,6 +199,11 @@ def mp_parser():  # type: ignore[no-untyped-def]
     parser = build_parser(ParseConfig())
     yield parser
     parser.close()
+
+
+def test_mediapipe_parser_name_carries_version_and_settings(mp_parser) -> None:  # type: ignore[no-untyped-def]
+    assert mp_parser.name == parser_name(ParseConfig()) == "mediapipe-heuristic-v2(long_side=512,complexity=1)"
+    assert parser_name(ParseConfig(mp_work_long_side=384)) != mp_parser.name
 
 
 def test_mediapipe_parses_a_real_photo(mp_parser) -> None:  # type: ignore[no-untyped-def]

@@ -15,3 +15,14 @@ def build_parser(cfg: ParseConfig) -> HumanParser:
     from pipeline.annotate.parse.mediapipe_parser import MediapipeParser
 
     return MediapipeParser(cfg)
+
+
+def parser_name(cfg: ParseConfig) -> str:
+    """The ``name`` the parser ``cfg`` builds would have, without loading its model."""
+    if cfg.backend == "onnx":
+        from pipeline.annotate.parse.onnx_parser import onnx_parser_name
+
+        return onnx_parser_name(cfg)
+    from pipeline.annotate.parse.mediapipe_parser import mediapipe_parser_name
+
+    return mediapipe_parser_name(cfg)

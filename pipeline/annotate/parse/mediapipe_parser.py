@@ -13,7 +13,13 @@ from pipeline.annotate.parse.errors import NoPersonFound, ParseError
 from pipeline.annotate.parse.landmarks import LandmarkDetector
 from pipeline.annotate.parse.regions import RegionSettings, label_regions
 
-PARSER_VERSION = "mediapipe-heuristic-v1"
+# Raised whenever the parser's output changes for the same picture and settings.
+PARSER_VERSION = "mediapipe-heuristic-v2"
+
+
+def mediapipe_parser_name(cfg: ParseConfig) -> str:
+    """The parser's version and the settings that change its output (recorded in the parse metrics)."""
+    return f"{PARSER_VERSION}(long_side={cfg.mp_work_long_side},complexity={cfg.mp_model_complexity})"
 
 
 class MediapipeParser:
@@ -32,7 +38,7 @@ class MediapipeParser:
             skin_threshold=cfg.mp_skin_threshold,
             refine_clothes=cfg.mp_refine_clothes,
         )
-        self.name = f"{PARSER_VERSION}(long_side={cfg.mp_work_long_side},complexity={cfg.mp_model_complexity})"
+        self.name = mediapipe_parser_name(cfg)
 
     def parse(self, rgb: np.ndarray) -> np.ndarray:
         """HxW CIHP ids for an HxWx3 RGB picture; raises NoPersonFound when nobody is there."""

@@ -18,6 +18,12 @@ from pipeline.log import get_logger
 log = get_logger(__name__)
 
 
+def onnx_parser_name(cfg: ParseConfig) -> str:
+    """Label set, file name and content digest of the configured model (recorded in the parse metrics)."""
+    path = Path(cfg.onnx_model_path)
+    return f"onnx-{cfg.onnx_label_set}:{path.name}:{_file_digest(path)[:12]}"
+
+
 def _file_digest(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -49,7 +55,7 @@ class OnnxParser:
         self._lut = mapping_lut(cfg.onnx_label_set)
         self._input = self._session.get_inputs()[0].name
         self._output = cfg.onnx_output or self._pick_output()
-        self.name = f"onnx-{cfg.onnx_label_set}:{path.name}:{_file_digest(path)[:12]}"
+        self.name = onnx_parser_name(cfg)
         log.info("onnx parser loaded", model=str(path), output=self._output, labels=cfg.onnx_label_set)
 
     def _pick_output(self) -> str:
