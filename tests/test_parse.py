@@ -206,6 +206,20 @@ def test_mediapipe_parser_name_carries_version_and_settings(mp_parser) -> None: 
     assert parser_name(ParseConfig(mp_work_long_side=384)) != mp_parser.name
 
 
+def test_mediapipe_parse_does_not_depend_on_the_previous_picture(mp_parser) -> None:  # type: ignore[no-untyped-def]
+    """Holistic reuses the last face for a close next picture (mediapipe#4981); each map must stand alone."""
+    import matplotlib.cbook as cbook
+
+    rgb = np.array(Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB"))
+    near = np.ascontiguousarray(np.roll(rgb, 3, axis=1))
+    fresh = build_parser(ParseConfig())
+    first = fresh.parse(rgb)
+    fresh.close()
+    mp_parser.parse(rgb)
+    mp_parser.parse(near)
+    np.testing.assert_array_equal(mp_parser.parse(rgb), first)
+
+
 def test_mediapipe_parses_a_real_photo(mp_parser) -> None:  # type: ignore[no-untyped-def]
     cbook = pytest.importorskip("matplotlib.cbook")
     rgb = np.array(Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB"))

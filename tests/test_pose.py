@@ -367,6 +367,22 @@ def test_second_person_must_be_upright_with_a_face() -> None:
     assert not looks_like_a_person(faceless)
 
 
+def test_result_does_not_depend_on_the_previous_picture() -> None:
+    """Holistic reuses the last face for a close next picture (mediapipe#4981); each result must stand alone."""
+    img = _grace_hopper()
+    near = np.ascontiguousarray(np.roll(img, 3, axis=1))  # an augmented variant of the same photo
+    cfg = PoseConfig(average_pads=(), flip_average=False, check_other_people=False)
+    with PoseEstimator(cfg) as alone:
+        first = alone.estimate(img)
+    with PoseEstimator(cfg) as busy:
+        busy.estimate(img)
+        busy.estimate(near)
+        again = busy.estimate(img)
+    assert first is not None and again is not None and first.face.any()
+    for part in ("body", "face", "hand_left", "hand_right"):
+        np.testing.assert_array_equal(getattr(again, part), getattr(first, part), err_msg=part)
+
+
 def test_two_people_keeps_the_larger(estimator: PoseEstimator) -> None:
     """A small portrait beside a large one: both are seen, the larger person is kept on either side."""
     small = np.array(Image.fromarray(_grace_hopper()).resize((256, 300)))

@@ -72,6 +72,7 @@ from pipeline.annotate.body25 import (
     points_to_openpose,
 )
 from pipeline.annotate.detection_retry import detection_attempts, first_detection, pad_picture, upscale_factor
+from pipeline.annotate.mediapipe_graph import process_alone
 from pipeline.config_mapping import from_mapping
 from pipeline.log import get_logger
 
@@ -327,7 +328,9 @@ class PoseEstimator:
         self, img: np.ndarray, min_conf: float, pad_frac: float, holistic: bool = True
     ) -> dict[str, np.ndarray] | None:
         img, pad = pad_picture(img, pad_frac)
-        res = self._model(min_conf, holistic).process(img)
+        graph = self._model(min_conf, holistic)
+        # The plain pose graph forgets each picture in static mode; Holistic does not (see mediapipe_graph).
+        res = process_alone(graph, img) if holistic else graph.process(img)
         if res.pose_landmarks is None:
             return None
         h, w = img.shape[:2]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.annotate.detection_retry import DetectionAttempt, detection_attempts, first_detection, pad_picture
+from pipeline.annotate.mediapipe_graph import process_alone
 
 # The face-mesh outline (mediapipe FACEMESH_FACE_OVAL) as one ordered closed path.
 FACE_OVAL = (
@@ -103,7 +104,7 @@ class LandmarkDetector:
 
     def _holistic_once(self, rgb: np.ndarray, attempt: DetectionAttempt) -> tuple[object, int] | None:
         img, pad = pad_picture(rgb, attempt.pad_fraction)
-        res = self._graph(attempt.min_confidence).process(img)  # type: ignore[attr-defined]
+        res = process_alone(self._graph(attempt.min_confidence), img)
         return None if res.pose_landmarks is None else (res, pad)
 
     def close(self) -> None:
