@@ -113,9 +113,6 @@ class PoseConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "PoseConfig":
         """Build from a params mapping; unknown keys and out-of-range values raise ``ValueError``."""
-        pads = (data or {}).get("average_pads", ())
-        if not isinstance(pads, (list, tuple)):
-            raise ValueError(f"pose.average_pads must be a list of numbers, got {pads!r}")
         cfg = from_mapping(cls, data, "pose")
         cfg.validate()
         return cfg
@@ -132,8 +129,9 @@ class PoseConfig:
             raise ValueError(f"pose.retry_pad_fraction must be in [0, 1], got {self.retry_pad_fraction!r}")
         if not self.pass_max_disagreement > 0:
             raise ValueError(f"pose.pass_max_disagreement must be > 0, got {self.pass_max_disagreement!r}")
-        if any(not 0.0 <= p <= 1.0 for p in self.average_pads):
-            raise ValueError(f"pose.average_pads must hold fractions in [0, 1], got {list(self.average_pads)!r}")
+        pads = self.average_pads
+        if not isinstance(pads, tuple) or any(not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0 for p in pads):
+            raise ValueError(f"pose.average_pads must be a list of fractions in [0, 1], got {pads!r}")
         for name in ("hem_pull_down", "hem_pull_up"):
             value = getattr(self, name)
             if not 0.0 <= float(value) <= 1.0:
@@ -196,7 +194,7 @@ class PoseEstimator:
         self._corrections = Body25Corrections() if config.corrections else Body25Corrections.none()
         self._models: dict[tuple[str, float], Any] = {}
         self._model(config.min_detection_confidence)  # load now so a broken install fails early
-        if config.flip_average or config.check_other_people or self._extra_passes(0.0):
+        if config.check_other_people or self._extra_passes(0.0):
             self._model(config.min_detection_confidence, holistic=False)
 
     def _model(self, min_conf: float, holistic: bool = True) -> Any:
