@@ -17,7 +17,9 @@ map as the pose stage does, see :mod:`pipeline.annotate.hip_refine`, and the
 unrefined figure beside it), parse IoU per evaluation group
 and their mean (groups in :mod:`pipeline.quality.labels`), agnostic-mask IoU
 from our parse + our pose and from the reference parse + reference pose (which
-separates the masking rule from the annotators), and cloth-mask IoU. A missing
+separates the masking rule from the annotators), and cloth-mask IoU (over the
+garments our mask accepts; refusals, which the stage would skip, are counted by
+reason and also scored as 0 in a second figure). A missing
 folder or a module that is not importable skips that metric with a note.
 """
 
@@ -97,6 +99,7 @@ class Report:
     agnostic_ours: list[float] = field(default_factory=list)
     agnostic_ref: list[float] = field(default_factory=list)
     cloth: list[float] = field(default_factory=list)
+    cloth_refused: dict[str, int] = field(default_factory=dict)  # reason -> garments the stage would skip
     errors: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -145,17 +148,17 @@ def run(root: Path, limit: int | None) -> Report:
         return make_agnostic
 
     def load_cloth_mask() -> Any:
-        from pipeline.annotate.cloth_mask import cloth_mask
+        from pipeline.annotate.cloth_mask import ClothMaskError, cloth_mask
 
-        return cloth_mask
+        return cloth_mask, ClothMaskError
 
     mask_dirs = [s.first("agnostic-mask") for s in splits]
     # The pose stage refines hips with our parse, so the parser is needed whenever pose is scored.
     parser = _try_import(report, "parse", load_parser)
     make_agnostic = _try_import(report, "agnostic-mask IoU", load_agnostic) if any(mask_dirs) else None
-    cloth_mask = None
+    cloth_mask = refusal = None
     if any(s.first("cloth") and s.first("cloth-mask") for s in splits):
-        cloth_mask = _try_import(report, "cloth-mask IoU", load_cloth_mask)
+        cloth_mask, refusal = _try_import(report, "cloth-mask IoU", load_cloth_mask) or (None, None)
 
     n_person = 0
     for split in splits:
@@ -222,6 +225,8 @@ def run(root: Path, limit: int | None) -> Report:
                 try:
                     pred = report.timed("cloth-mask", lambda: cloth_mask(load_rgb(cpath)))
                     report.cloth.append(mask_iou(pred > 127, load_binary_mask(ref)))
+                except refusal as exc:  # a garment the stage would skip (two pieces, a busy backdrop)
+                    report.cloth_refused[exc.reason] = report.cloth_refused.get(exc.reason, 0) + 1
                 except Exception as exc:
                     report.error("cloth-mask", exc)
     return report
@@ -318,8 +323,14 @@ def summarise(report: Report) -> dict[str, Any]:
             "iou_ours": _mean(report.agnostic_ours), "images_ours": len(report.agnostic_ours),
             "iou_reference_annotations": _mean(report.agnostic_ref), "images_reference": len(report.agnostic_ref),
         }
-    if report.cloth:
-        out["cloth_mask"] = {"iou": _mean(report.cloth), "images": len(report.cloth)}
+    if report.cloth or report.cloth_refused:
+        refused = sum(report.cloth_refused.values())
+        out["cloth_mask"] = {
+            "iou": _mean(report.cloth),
+            "images": len(report.cloth),
+            "refused": dict(sorted(report.cloth_refused.items())),
+            "iou_refused_as_zero": _mean(report.cloth + [0.0] * refused),
+        }
     return out
 
 
@@ -349,7 +360,11 @@ def print_summary(root: Path, s: dict[str, Any]) -> None:
               f"{fmt(agn['iou_reference_annotations'])} from reference parse+pose ({agn['images_reference']} images)")
     cloth = s.get("cloth_mask")
     if cloth:
-        print(f"  cloth-mask IoU    {cloth['iou']:.4f}  ({cloth['images']} garments)")
+        fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+        refused = ", ".join(f"{r} {n}" for r, n in cloth["refused"].items())
+        more = f"; {sum(cloth['refused'].values())} refused as the stage would skip them ({refused}), " \
+            f"{fmt(cloth['iou_refused_as_zero'])} counting those as 0" if refused else ""
+        print(f"  cloth-mask IoU    {fmt(cloth['iou'])}  ({cloth['images']} garments{more})")
     for note in s["notes"]:
         print(f"  note: {note}")
     for err, n in s["errors"].items():

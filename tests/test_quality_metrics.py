@@ -151,3 +151,32 @@ def test_benchmark_on_a_tiny_flat_folder(tmp_path: Path) -> None:
     assert summary["pose"]["pck@0.1"] == 0.0
     assert "parse" not in summary and any("parse mIoU" in n for n in summary["notes"])
     assert "pose PCK@0.1" in proc.stdout
+
+
+def test_benchmark_counts_refused_garments_apart(tmp_path: Path) -> None:
+    """A garment our mask refuses is no error: it is counted by reason and scored as 0 in a second figure."""
+    (tmp_path / "image").mkdir()
+    (tmp_path / "cloth").mkdir()
+    (tmp_path / "cloth-mask").mkdir()
+    Image.fromarray(np.full((256, 192, 3), 255, np.uint8)).save(tmp_path / "image" / "p_0.jpg")
+    shirt = np.full((256, 192, 3), 255, np.uint8)
+    truth = np.zeros((256, 192), np.uint8)
+    truth[60:200, 50:142] = 255
+    shirt[truth > 0] = (40, 60, 160)
+    two = np.full((256, 192, 3), 255, np.uint8)
+    two[40:110, 30:90] = (200, 40, 40)
+    two[150:220, 100:170] = (40, 160, 60)  # two garments in one shot
+    for name, img in (("a_1", shirt), ("b_1", two)):
+        Image.fromarray(img).save(tmp_path / "cloth" / f"{name}.png")  # lossless: the IoU is exact
+        Image.fromarray(truth).save(tmp_path / "cloth-mask" / f"{name}.png")
+    out = tmp_path / "q.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench_annotation_quality.py"), str(tmp_path), "--json", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cloth = json.loads(out.read_text())["cloth_mask"]
+    assert cloth["images"] == 1 and cloth["iou"] > 0.99
+    assert cloth["refused"] == {"several_objects": 1}
+    assert cloth["iou_refused_as_zero"] == pytest.approx(cloth["iou"] / 2, abs=1e-4)
+    assert not [e for e in json.loads(out.read_text())["errors"] if e.startswith("cloth-mask")]
