@@ -19,7 +19,9 @@ and their mean (groups in :mod:`pipeline.quality.labels`), agnostic-mask IoU
 from our parse + our pose and from the reference parse + reference pose (which
 separates the masking rule from the annotators), and cloth-mask IoU (over the
 garments our mask accepts; refusals, which the stage would skip, are counted by
-reason and also scored as 0 in a second figure). A missing
+reason and also scored as 0 in a second figure). A picture our chain fails on is
+never left out: a missed pose scores no joint, a missed parse is scored as all
+background, a missing agnostic as IoU 0. A missing
 folder or a module that is not importable skips that metric with a note.
 """
 
@@ -39,8 +41,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.annotate.agnostic import AgnosticError  # noqa: E402
 from pipeline.annotate.body25 import coco18_to_body25  # noqa: E402
 from pipeline.annotate.openpose_format import read_openpose_json  # noqa: E402
+from pipeline.annotate.parse.errors import NoPersonFound  # noqa: E402
 from pipeline.quality.labels import (  # noqa: E402
     align_to_reference,
     group_ids,
@@ -96,6 +100,8 @@ class Report:
     parse_inter: np.ndarray = field(default_factory=lambda: np.zeros(len(group_ids()), np.int64))
     parse_union: np.ndarray = field(default_factory=lambda: np.zeros(len(group_ids()), np.int64))
     parse_images: int = 0
+    parse_missed: list[str] = field(default_factory=list)  # scored as all background
+    agnostic_missed: list[str] = field(default_factory=list)  # no agnostic from our annotations: scored 0
     agnostic_ours: list[float] = field(default_factory=list)
     agnostic_ref: list[float] = field(default_factory=list)
     cloth: list[float] = field(default_factory=list)
@@ -176,11 +182,14 @@ def run(root: Path, limit: int | None) -> Report:
             rgb = load_rgb(img_path)
             ours = report.timed("pose", lambda: estimator.estimate(rgb))
             our_parse = ref_parse = None
+            parse_failed = False
             if parser is not None:
                 try:
                     our_parse = report.timed("parse", lambda: parser.parse(rgb))
                 except Exception as exc:
-                    report.error("parse", exc)
+                    parse_failed = True
+                    if not isinstance(exc, NoPersonFound):  # finding nobody is a miss, not an error
+                        report.error("parse", exc)
             body = None if ours is None else ours.body
             if body is not None and our_parse is not None and our_parse.shape == rgb.shape[:2]:
                 body = refine_hips_with_parse(body, our_parse, estimator.config)
@@ -191,18 +200,27 @@ def run(root: Path, limit: int | None) -> Report:
                 ref_pose = _score_pose(report, report.pck, ref_path, body, stem)
             if parse_dir is not None and (parse_dir / f"{stem}.png").is_file():
                 ref_parse = load_label_map(parse_dir / f"{stem}.png")
-                if our_parse is not None:
-                    if our_parse.shape != ref_parse.shape:
+                scored = our_parse
+                if parse_failed:
+                    # A picture our parser fails on counts against it: scored as all background.
+                    report.parse_missed.append(stem)
+                    scored = np.zeros(ref_parse.shape, np.uint8)
+                if scored is not None:
+                    if scored.shape != ref_parse.shape:
                         report.error("parse", ValueError("shape mismatch"))
                     else:
-                        inter, union = iou_counts(our_parse, ref_parse, group_ids())
+                        inter, union = iou_counts(scored, ref_parse, group_ids())
                         report.parse_inter += inter
                         report.parse_union += union
                         report.parse_images += 1
             if make_agnostic is not None and mask_dir is not None and (mask_dir / f"{stem}_mask.png").is_file():
                 ref_mask = load_binary_mask(mask_dir / f"{stem}_mask.png")
-                if our_parse is not None and body is not None:
-                    _score_agnostic(report, report.agnostic_ours, make_agnostic, rgb, our_parse, body, ref_mask)
+                if our_parse is None or body is None or not _score_agnostic(
+                    report, report.agnostic_ours, make_agnostic, rgb, our_parse, body, ref_mask
+                ):
+                    # The agnostic stage would skip this picture: it counts as IoU 0.
+                    report.agnostic_ours.append(0.0)
+                    report.agnostic_missed.append(stem)
                 if ref_parse is not None and ref_pose is not None:
                     _score_agnostic(report, report.agnostic_ref, make_agnostic, rgb, ref_parse, ref_pose, ref_mask)
                 elif ref_parse is None or ref_pose is None:
@@ -272,12 +290,16 @@ def _score_pose(
 
 def _score_agnostic(
     report: Report, into: list[float], make_agnostic: Any, rgb: np.ndarray, parse: np.ndarray, body: np.ndarray, ref: np.ndarray
-) -> None:
+) -> bool:
+    """Append the agnostic-mask IoU to ``into``; False when no agnostic could be made (``AgnosticError``: a skip)."""
     try:
         result = report.timed("agnostic", lambda: make_agnostic(rgb, parse, body))
-        into.append(mask_iou(np.asarray(result.mask) > 127, ref))
     except Exception as exc:
-        report.error("agnostic", exc)
+        if not isinstance(exc, AgnosticError):
+            report.error("agnostic", exc)
+        return False
+    into.append(mask_iou(np.asarray(result.mask) > 127, ref))
+    return True
 
 
 def _progress(items: list[Path], desc: str) -> Any:
@@ -317,10 +339,14 @@ def summarise(report: Report) -> dict[str, Any]:
             ious = np.where(report.parse_union > 0, report.parse_inter / np.maximum(report.parse_union, 1), np.nan)
         per = {n: (None if np.isnan(v) else round(float(v), 4)) for n, v in zip(group_names(), ious)}
         present = ious[~np.isnan(ious)]
-        out["parse"] = {"images": report.parse_images, "iou": per, "miou": round(float(present.mean()), 4) if len(present) else None}
+        out["parse"] = {
+            "images": report.parse_images, "images_missed": len(report.parse_missed), "missed": report.parse_missed,
+            "iou": per, "miou": round(float(present.mean()), 4) if len(present) else None,
+        }
     if report.agnostic_ours or report.agnostic_ref:
         out["agnostic_mask"] = {
             "iou_ours": _mean(report.agnostic_ours), "images_ours": len(report.agnostic_ours),
+            "images_missed_ours": len(report.agnostic_missed), "missed_ours": report.agnostic_missed,
             "iou_reference_annotations": _mean(report.agnostic_ref), "images_reference": len(report.agnostic_ref),
         }
     if report.cloth or report.cloth_refused:
@@ -352,11 +378,12 @@ def print_summary(root: Path, s: dict[str, Any]) -> None:
     parse = s.get("parse")
     if parse:
         cells = " ".join(f"{n}={'-' if v is None else f'{v:.3f}'}" for n, v in parse["iou"].items())
-        print(f"  parse mIoU        {parse['miou']:.4f}  ({parse['images']} images) {cells}")
+        missed = f": {', '.join(parse['missed'])}" if parse["missed"] else ""
+        print(f"  parse mIoU        {parse['miou']:.4f}  ({parse['images']} images, {parse['images_missed']} missed{missed}) {cells}")
     agn = s.get("agnostic_mask")
     if agn:
         fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
-        print(f"  agnostic-mask IoU {fmt(agn['iou_ours'])} ours ({agn['images_ours']} images), "
+        print(f"  agnostic-mask IoU {fmt(agn['iou_ours'])} ours ({agn['images_ours']} images, {agn['images_missed_ours']} missed), "
               f"{fmt(agn['iou_reference_annotations'])} from reference parse+pose ({agn['images_reference']} images)")
     cloth = s.get("cloth_mask")
     if cloth:

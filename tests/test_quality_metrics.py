@@ -154,8 +154,13 @@ def test_benchmark_on_a_tiny_flat_folder(tmp_path: Path) -> None:
 
 
 def test_benchmark_counts_refused_garments_apart(tmp_path: Path) -> None:
-    """A garment our mask refuses is no error: it is counted by reason and scored as 0 in a second figure."""
+    """Nothing is left out: a refused garment is counted by reason and scored 0 in a second figure; a photo
+    our parser finds nobody in is scored as all background."""
     (tmp_path / "image").mkdir()
+    (tmp_path / "image-parse-v3").mkdir()
+    ref_parse = np.zeros((256, 192), np.uint8)
+    ref_parse[60:200, 50:142] = 5  # the reference sees a top where our parser sees nobody
+    Image.fromarray(ref_parse, mode="L").save(tmp_path / "image-parse-v3" / "p_0.png")
     (tmp_path / "cloth").mkdir()
     (tmp_path / "cloth-mask").mkdir()
     Image.fromarray(np.full((256, 192, 3), 255, np.uint8)).save(tmp_path / "image" / "p_0.jpg")
@@ -179,4 +184,7 @@ def test_benchmark_counts_refused_garments_apart(tmp_path: Path) -> None:
     assert cloth["images"] == 1 and cloth["iou"] > 0.99
     assert cloth["refused"] == {"several_objects": 1}
     assert cloth["iou_refused_as_zero"] == pytest.approx(cloth["iou"] / 2, abs=1e-4)
-    assert not [e for e in json.loads(out.read_text())["errors"] if e.startswith("cloth-mask")]
+    summary = json.loads(out.read_text())
+    assert summary["errors"] == {}
+    assert summary["parse"]["images"] == 1 and summary["parse"]["missed"] == ["p_0"]
+    assert summary["parse"]["iou"]["upper-clothes"] == 0.0 and summary["parse"]["iou"]["background"] < 1.0
