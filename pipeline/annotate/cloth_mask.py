@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pipeline.binary_mask import fill_holes
 from pipeline.config_mapping import from_mapping
 
 
@@ -127,7 +128,7 @@ def cloth_mask(rgb: np.ndarray, config: ClothMaskConfig = ClothMaskConfig()) -> 
         raise ClothMaskError(
             "several_objects", f"second object is {areas[order[1]] / main_area:.2f} of the largest"
         )
-    mask = _fill_holes((labels == order[0] + 1).astype(np.uint8))
+    mask = fill_holes((labels == order[0] + 1).astype(np.uint8))
     if coef[1:].any():
         # Only a lit set (the border shows a vignette or gradient) is taken to cast
         # shadows: on a flat cut-out backdrop the peel would only eat grey garment rims.
@@ -163,7 +164,7 @@ def _peel_shadow(
     count, labels, stats, _ = cv2.connectedComponentsWithStats(peeled, connectivity=8)
     if count <= 1:
         return mask
-    return _fill_holes((labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8))
+    return fill_holes((labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8))
 
 
 def _poly_terms(u: np.ndarray, v: np.ndarray, degree: int) -> list[np.ndarray]:
@@ -243,17 +244,6 @@ def _drop_splinters(mask: np.ndarray, keep_ratio: float = 0.02) -> np.ndarray:
     areas = stats[1:, cv2.CC_STAT_AREA]
     keep = np.concatenate([[False], areas >= keep_ratio * areas.max()])
     return keep[labels].astype(np.uint8)
-
-
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill every background region not connected to the image border."""
-    padded = np.pad(mask, 1, constant_values=0)
-    flood = padded.copy()
-    ff_mask = np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), dtype=np.uint8)
-    cv2.floodFill(flood, ff_mask, (0, 0), 1)
-    holes = flood == 0
-    padded[holes] = 1
-    return padded[1:-1, 1:-1]
 
 
 def _odd(size: float) -> int:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from pipeline.binary_mask import fill_holes
 from pipeline.classify.config import GarmentRule
 
 
@@ -110,14 +111,3 @@ def analyse_garment(rgb: np.ndarray, rule: GarmentRule) -> GarmentResult:
     else:
         reason = ""
     return GarmentResult(not reason, reason, uniformity, bg_rgb, fraction, len(big), second, mask if not reason else None)
-
-
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill background regions fully enclosed by foreground (holes inside a garment)."""
-    h, w = mask.shape
-    padded = np.zeros((h + 2, w + 2), np.uint8)
-    padded[1:-1, 1:-1] = mask
-    flood = padded.copy()
-    cv2.floodFill(flood, np.zeros((h + 4, w + 4), np.uint8), (0, 0), 1)
-    holes = (flood == 0)[1:-1, 1:-1]
-    return (mask.astype(bool) | holes).astype(np.uint8)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from pipeline.binary_mask import fill_holes
 from pipeline.log import get_logger
 
 log = get_logger(__name__)
@@ -91,17 +92,6 @@ def _landmarks(image: np.ndarray) -> tuple[np.ndarray, list[tuple[Point, float]]
     return np.clip(person, 0.0, 1.0).astype(np.float32), pose_pts, face
 
 
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill regions of ``mask`` (uint8 0/1) not connected to the image border."""
-    h, w = mask.shape
-    padded = np.zeros((h + 2, w + 2), np.uint8)
-    padded[1:-1, 1:-1] = mask
-    flood = padded.copy()
-    cv2.floodFill(flood, np.zeros((h + 4, w + 4), np.uint8), (0, 0), 1)
-    holes = (flood == 0)[1:-1, 1:-1]
-    return (mask.astype(bool) | holes).astype(np.uint8)
-
-
 def analyse_photo(image: np.ndarray) -> PhotoAnalysis:
     """Locate the worn garment of the single person in ``image`` (``HxWx3`` uint8 RGB)."""
     h, w = image.shape[:2]
@@ -158,7 +148,7 @@ def analyse_photo(image: np.ndarray) -> PhotoAnalysis:
     # Keep the pieces of fabric big enough to matter (both lapels of a jacket, say).
     big = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= 0.02 * sw * sw]
     region = np.isin(labels, big).astype(np.uint8)
-    filled = _fill_holes(region) & (person > 0.3) & (keep_out == 0)
+    filled = fill_holes(region) & (person > 0.3) & (keep_out == 0)
     filled = filled.astype(np.uint8)
     if filled.sum() < 0.1 * sw * sw:
         raise GarmentRegionError("clothing region too small")
