@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from pipeline.augment.config import AugmentConfig
 from pipeline.augment.variants import PairAugmenter
+from pipeline.io.csv_table import read_table
 from pipeline.io.images import ImageLimits, ImageRejected, encode_jpeg, load_image, to_rgb_array
 from pipeline.log import get_logger
 from pipeline.stage_metrics import StageMetrics
@@ -45,14 +46,7 @@ class PairResult:
 
 def read_pairs(path: Path) -> list[dict[str, str]]:
     """Rows of classify's ``pairs.csv``; a missing file or column is a clear error."""
-    if not path.is_file():
-        raise FileNotFoundError(f"pairs table {path} not found; run the classify stage first")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"pairs table {path} lacks column(s) {missing}")
-        return list(reader)
+    return read_table(path, REQUIRED_COLUMNS, "pairs table", "classify")
 
 
 _WORKER: PairAugmenter | None = None

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from pipeline.classify.config import ClassifyConfig
 from pipeline.classify.pairs import ImageRecord, Pair, assign_splits, build_pairs
 from pipeline.classify.verdict import GARMENT, PERSON, REJECTED, ImageClassifier, Verdict
+from pipeline.io.csv_table import read_table
 from pipeline.io.images import ImageLimits, ImageRejected, load_image, to_rgb_array
 from pipeline.log import get_logger
 from pipeline.stage_metrics import StageMetrics
@@ -38,14 +39,7 @@ PAIR_COLUMNS = ("pair_id", "source", "product_id", "category", "person_path", "g
 
 def read_manifest(path: Path) -> list[dict[str, str]]:
     """Rows of a scrape manifest; a missing file or column is a clear error."""
-    if not path.is_file():
-        raise FileNotFoundError(f"manifest {path} not found; run the scrape stage first")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"manifest {path} lacks column(s) {missing}")
-        return list(reader)
+    return read_table(path, REQUIRED_COLUMNS, "manifest", "scrape")
 
 
 def _index(value: str | None) -> int:
