@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -140,3 +141,18 @@ def test_rerun_with_more_epochs_resumes_and_keeps_the_whole_curve(tracked: Simpl
                               filter_string="tags.stage = 'train_gmm'", order_by=["attributes.start_time DESC"])
     assert len(runs) == 2
     assert [m.step for m in client.get_metric_history(runs[0].info.run_id, "val_l1")] == [1, 2, 3]
+
+
+def test_rerun_of_a_finished_stage_writes_its_outputs_again(tracked: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A code change re-runs a finished stage: DVC has deleted its outs, the resume has no epoch left to train."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tracked.root))
+    paths = tracked.gmm_paths
+    cfg = tiny_cfg(tracked.data, "gmm", epochs=3, log_model=False, registered_model_name="tiny-gmm")
+    paths.history_csv.unlink()
+    shutil.rmtree(paths.model)
+    metrics = run_training_stage("gmm", cfg, paths)
+    assert metrics is not None and metrics["resumed_from_epoch"] == 3 and metrics["epochs"] == 3
+    assert len(paths.history_csv.read_text().splitlines()) == 1 + 3
+    assert load_model(paths.model, "gmm") is not None
+

@@ -318,10 +318,15 @@ class Trainer:
                 if self.samples_dir is not None and self.samples_dir.is_dir():
                     for old in self.samples_dir.glob("epoch_*.png"):
                         old.unlink()
-            elif self.sink is not None:
-                # A resumed run is a new MLflow run: give it the whole curve, not only the new epochs.
-                for row in history:
-                    self.sink.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+            else:
+                if self.history_csv is not None:
+                    # DVC deletes the CSV before re-running a stage (say, after a code change); a run
+                    # resumed from its final epoch trains nothing, and must still leave its history.
+                    write_history(self.history_csv, history)
+                if self.sink is not None:
+                    # A resumed run is a new MLflow run: give it the whole curve, not only the new epochs.
+                    for row in history:
+                        self.sink.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
         sample_batch = next(iter(val_loader))
         epoch_seconds: list[float] = []
         for epoch in range(start, cfg.epochs):
