@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from pipeline.config_mapping import check_keys
+from pipeline.skip import SkipItem
 
 # CIHP label ids (contract: 20 labels, 10 = neck / torso skin).
 BACKGROUND, HAT, HAIR, GLOVE, SUNGLASSES, UPPER_CLOTHES, DRESS, COAT = 0, 1, 2, 3, 4, 5, 6, 7
@@ -58,13 +59,8 @@ _PARSE_WRIST_RADIUS = 4  # ... and r*4 at the wrist, so the hand survives
 _TORSO_LENGTH_PER_SHOULDER = 1.6
 
 
-class AgnosticError(ValueError):
+class AgnosticError(SkipItem):
     """The agnostic cannot be built for this person; ``reason`` is a metrics slug."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True)

@@ -24,15 +24,11 @@ import numpy as np
 
 from pipeline.binary_mask import fill_holes
 from pipeline.config_mapping import from_mapping
+from pipeline.skip import SkipItem
 
 
-class ClothMaskError(ValueError):
+class ClothMaskError(SkipItem):
     """No trustworthy garment mask; ``reason`` is a metrics slug."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True)

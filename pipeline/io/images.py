@@ -16,17 +16,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from pipeline.skip import SkipItem
+
 # Decompression bombs are handled by our own pixel limit, with a clear reason.
 Image.MAX_IMAGE_PIXELS = None
 
 
-class ImageRejected(ValueError):
+class ImageRejected(SkipItem):
     """An image that cannot be used; ``reason`` is a short slug for metrics."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True)
