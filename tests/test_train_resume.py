@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from pipeline.train.checkpoint import load_checkpoint
 from pipeline.train.data import VitonDataset
 from pipeline.train.distributed import DistContext
 from pipeline.train.gmm_trainer import GMMTask
+from pipeline.train import loop
 from pipeline.train.loop import StepContext, Trainer
 from pipeline.train.stage_runner import StagePaths, run_training_stage
 from pipeline.train.tom_trainer import TOMTask
@@ -93,6 +95,33 @@ def test_other_params_start_afresh_and_more_epochs_continue(data: tuple[Path, Pa
     other = tiny_cfg(root, "gmm", epochs=2, lr=3e-4)
     result = Trainer(GMMTask(other), other, train, val, tmp_path, CPU).run()
     assert result.resumed_from == 0 and len(result.history) == 2
+
+
+def test_other_code_or_touched_data_start_afresh(data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A code change or an upstream re-run makes DVC re-run training: it must train again, not resume the old result."""
+    root, _ = data
+    cfg = tiny_cfg(root, "gmm", epochs=1)
+    train, val = _sets(cfg, None)
+    Trainer(GMMTask(cfg), cfg, train, val, tmp_path, CPU).run()
+    assert Trainer(GMMTask(cfg), cfg, train, val, tmp_path, CPU).run().resumed_from == 1
+    monkeypatch.setattr(loop, "code_fingerprint", lambda: "other-code")
+    assert Trainer(GMMTask(cfg), cfg, train, val, tmp_path, CPU).run().resumed_from == 0
+    monkeypatch.undo()
+    Trainer(GMMTask(cfg), cfg, train, val, tmp_path, CPU).run()  # finished again with today's code
+    first = train.pairs[0].images()[0]
+    stat = first.stat()
+    os.utime(first, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # the file was rewritten
+    assert Trainer(GMMTask(cfg), cfg, train, val, tmp_path, CPU).run().resumed_from == 0
+
+
+def test_code_fingerprint_follows_the_source(tmp_path: Path) -> None:
+    pkg = tmp_path / "train"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("x = 1\n")
+    before = loop.code_fingerprint((pkg,))
+    assert loop.code_fingerprint((pkg,)) == before
+    (pkg / "a.py").write_text("x = 2\n")
+    assert loop.code_fingerprint((pkg,)) != before
 
 
 def test_missing_test_split_validates_on_train(tmp_path: Path) -> None:
