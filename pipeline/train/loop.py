@@ -251,7 +251,7 @@ class Trainer:
         if state is None:
             return fresh
         if state.get("fingerprint") != self.fingerprint:
-            log.info("checkpoint is from other params or data, starting afresh", stage=self.task.stage,
+            log.info("checkpoint is from other params, data or training code, starting afresh", stage=self.task.stage,
                      saved=state.get("fingerprint"), now=self.fingerprint)
             return fresh
         try:
