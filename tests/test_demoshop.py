@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from urllib.robotparser import RobotFileParser
 
@@ -241,10 +242,18 @@ def test_cli_serves_until_interrupted():
             m = re.search(r"url=(http://127\.0\.0\.1:\d+)/catalog", line)
             url = m.group(1) if m else None
         assert url, "the command never announced its URL"
+        # Keep reading the log, so a full pipe can never hold the server up, and show it on failure.
+        rest: list[str] = []
+        reader = threading.Thread(target=lambda: rest.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
+        reader.start()
         r = requests.get(f"{url}/catalog?page=1", timeout=10)
         assert r.status_code == 200 and r.text.count('class="product-link"') == 2
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
+        try:
+            code = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            code = None
+        assert code == 0, f"exit {code} after SIGINT; its log after the URL:\n{''.join(rest)[-3000:]}"
     finally:
         if proc.poll() is None:
             proc.kill()
