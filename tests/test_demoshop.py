@@ -230,6 +230,9 @@ def test_cli_serves_until_interrupted():
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # A shell starts background jobs with SIGINT ignored, and children inherit that (Python then
+        # never turns SIGINT into KeyboardInterrupt): give the server the default a terminal user has.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         url = None
