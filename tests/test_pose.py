@@ -86,6 +86,15 @@ def _synthetic_landmarks(width: int = 400, height: int = 800) -> np.ndarray:
     return lm
 
 
+def test_named_joint_indices_match_the_body25_names() -> None:
+    from pipeline.annotate import body25
+
+    named = {"Nose": body25.NOSE, "Neck": body25.NECK, "RShoulder": body25.R_SHOULDER, "RElbow": body25.R_ELBOW,
+             "RWrist": body25.R_WRIST, "LShoulder": body25.L_SHOULDER, "LElbow": body25.L_ELBOW,
+             "LWrist": body25.L_WRIST, "MidHip": body25.MID_HIP, "RHip": body25.R_HIP, "LHip": body25.L_HIP}
+    assert all(BODY25_NAMES[i] == name for name, i in named.items())
+
+
 def test_mapping_table_is_complete_and_consistent() -> None:
     assert len(BODY25_NAMES) == 25 and len(COCO18_NAMES) == 18
     derived = {1, 8, 20, 23}  # neck, mid-hip and the small toes are computed, not copied

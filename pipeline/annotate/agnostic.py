@@ -22,6 +22,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pipeline.annotate.body25 import L_ELBOW, L_HIP, L_SHOULDER, L_WRIST, MID_HIP, R_ELBOW, R_HIP, R_SHOULDER, R_WRIST
+from pipeline.annotate.body25 import NECK as NECK_KP  # NECK is the CIHP neck label here
 from pipeline.config_mapping import check_keys
 from pipeline.skip import SkipItem
 
@@ -37,8 +39,6 @@ LOWER_LABELS = (PANTS, SKIRT, LEFT_LEG, RIGHT_LEG, LEFT_SHOE, RIGHT_SHOE)
 UPPER_LABELS = (UPPER_CLOTHES, DRESS, COAT)
 
 # BODY_25 keypoint indices.
-NOSE, NECK_KP, R_SHOULDER, R_ELBOW, R_WRIST, L_SHOULDER, L_ELBOW, L_WRIST, MID_HIP, R_HIP = range(10)
-L_HIP = 12
 
 # COCO-18 index -> BODY_25 index (BODY_25 inserts MidHip at 8).
 COCO18_TO_BODY25 = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)

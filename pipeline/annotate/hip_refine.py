@@ -32,8 +32,9 @@ from typing import Protocol
 
 import numpy as np
 
+from pipeline.annotate.body25 import L_HIP, MID_HIP, NECK, R_HIP
+
 UPPER_GARMENT_IDS = (5, 7)
-_NECK, _MID_HIP, _R_HIP, _L_HIP = 1, 8, 9, 12
 # Columns looked at on each side of the hip, and how far above it a garment may start, in torso lengths.
 _HALF_WIDTH = 0.1
 _SEARCH_ABOVE = 0.6
@@ -79,12 +80,12 @@ def refine_hips_with_parse(body25: np.ndarray, parse: np.ndarray, cfg: HemPullCo
     parse = np.asarray(parse)
     if parse.ndim != 2:
         raise ValueError(f"expected an HxW label map, got shape {parse.shape}")
-    if (cfg.hem_pull_down == 0 and cfg.hem_pull_up == 0) or min(out[_NECK, 2], out[_R_HIP, 2], out[_L_HIP, 2]) <= 0:
+    if (cfg.hem_pull_down == 0 and cfg.hem_pull_up == 0) or min(out[NECK, 2], out[R_HIP, 2], out[L_HIP, 2]) <= 0:
         return out
-    torso = float(np.linalg.norm(out[_NECK, :2] - (out[_R_HIP, :2] + out[_L_HIP, :2]) / 2))
+    torso = float(np.linalg.norm(out[NECK, :2] - (out[R_HIP, :2] + out[L_HIP, :2]) / 2))
     if torso <= 0:
         return out
-    for j in (_R_HIP, _L_HIP):
+    for j in (R_HIP, L_HIP):
         hem = hem_row(parse, out[j, 0], out[j, 1], torso)
         if hem is None:
             continue
@@ -92,6 +93,6 @@ def refine_hips_with_parse(body25: np.ndarray, parse: np.ndarray, cfg: HemPullCo
         if abs(gap) > cfg.hem_max_distance * torso:
             continue
         out[j, 1] += (cfg.hem_pull_down if gap >= 0 else cfg.hem_pull_up) * gap
-    if out[_MID_HIP, 2] > 0:
-        out[_MID_HIP, :2] = (out[_R_HIP, :2] + out[_L_HIP, :2]) / 2
+    if out[MID_HIP, 2] > 0:
+        out[MID_HIP, :2] = (out[R_HIP, :2] + out[L_HIP, :2]) / 2
     return out

@@ -373,17 +373,20 @@ def looks_like_a_person(lm: np.ndarray) -> bool:
     "second people" failed one of the two tests. Hips must lie below the
     shoulders within 45 degrees of vertical and the nose be visible (>= 0.5).
     """
-    shoulders = (lm[MP_L_SHOULDER, :2] + lm[MP_R_SHOULDER, :2]) / 2
-    hips = (lm[MP_L_HIP, :2] + lm[MP_R_HIP, :2]) / 2
-    down = hips - shoulders
+    down = _torso_vector(lm)
     upright = down[1] > 0 and abs(down[0]) <= down[1]
     return bool(upright and lm[MP_NOSE, 2] >= 0.5)
 
 
-def _torso_length(lm: np.ndarray) -> float:
+def _torso_vector(lm: np.ndarray) -> np.ndarray:
+    """Mid-shoulder to mid-hip, in pixels."""
     shoulders = (lm[MP_L_SHOULDER, :2] + lm[MP_R_SHOULDER, :2]) / 2
     hips = (lm[MP_L_HIP, :2] + lm[MP_R_HIP, :2]) / 2
-    return float(np.linalg.norm(shoulders - hips))
+    return hips - shoulders
+
+
+def _torso_length(lm: np.ndarray) -> float:
+    return float(np.linalg.norm(_torso_vector(lm)))
 
 
 def _visible_area(lm: np.ndarray, shape: tuple[int, ...]) -> float:

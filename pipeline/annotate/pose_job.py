@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from pipeline.annotate.body25 import BODY25_NAMES
+from pipeline.annotate.body25 import L_HIP, L_SHOULDER, R_HIP, R_SHOULDER
 from pipeline.annotate.job_io import Closing, ImageItem, load_rgb, png_bytes, write_file
 from pipeline.annotate.parallel import ItemResult
 from pipeline.annotate.pose import PoseConfig
@@ -18,7 +18,6 @@ from pipeline.dataset.layout import PARSE, POSE_IMG, POSE_JSON, file_path
 from pipeline.io.images import ImageRejected
 
 _MIN_KEYPOINT_CONF = 0.05
-R_SHOULDER, L_SHOULDER, R_HIP, L_HIP = (BODY25_NAMES.index(n) for n in ("RShoulder", "LShoulder", "RHip", "LHip"))
 
 
 @dataclass(frozen=True)
