@@ -113,6 +113,28 @@ def test_paired_metrics_values() -> None:
     assert m["garment_ssim"][0] < m["ssim"][0]
 
 
+def test_psnr_agrees_with_torchmetrics() -> None:
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    torch.manual_seed(1)
+    target = torch.rand(3, 3, 40, 30) * 2 - 1
+    pred = (target + 0.3 * torch.randn_like(target)).clamp(-1, 1)
+    region = torch.ones(3, 1, 40, 30)
+    ours = paired_metrics(pred, target, region, None)
+    for k in range(3):
+        p, t = (pred[k : k + 1] + 1) / 2, (target[k : k + 1] + 1) / 2
+        expected = float(peak_signal_noise_ratio(p, t, data_range=1.0))
+        assert ours["psnr"][k] == pytest.approx(expected, abs=1e-4)
+        # A region covering the whole picture is the whole-image figure.
+        assert ours["garment_psnr"][k] == pytest.approx(expected, abs=1e-4)
+    # Inside a region, PSNR is the one of the region's pixels alone.
+    region = torch.zeros(3, 1, 40, 30)
+    region[:, :, 10:30, 5:25] = 1
+    inside = paired_metrics(pred, target, region, None)
+    p, t = (pred[0, :, 10:30, 5:25] + 1) / 2, (target[0, :, 10:30, 5:25] + 1) / 2
+    assert inside["garment_psnr"][0] == pytest.approx(float(peak_signal_noise_ratio(p, t, data_range=1.0)), abs=1e-4)
+
+
 def test_lpips_loads_only_from_a_local_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     net, reason = load_lpips("alex", "")

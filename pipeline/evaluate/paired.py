@@ -15,6 +15,9 @@ _MIN_MSE = 1e-10  # identical images: PSNR capped at 100 dB rather than infinity
 
 
 def _psnr(sq_err: Tensor, weight: Tensor) -> Tensor:
+    """PSNR per image of squared errors ``[B, C, H, W]`` averaged with ``weight`` ``[B, 1 or C, H, W]``."""
+    # A one-channel weight must count once per channel, or the mean error comes out C times too big.
+    weight = weight.expand_as(sq_err)
     mse = (sq_err * weight).sum(dim=(1, 2, 3)) / weight.sum(dim=(1, 2, 3)).clamp_min(1e-12)
     return 10 * torch.log10(1.0 / mse.clamp_min(_MIN_MSE))
 
@@ -33,14 +36,14 @@ def paired_metrics(pred: Tensor, target: Tensor, region: Tensor, lpips: LPIPSNet
     region = region.float()
     ssim, ssim_map = structural_similarity_index_measure(p, t, data_range=1.0, reduction="none", return_full_image=True)
     sq = (p - t) ** 2
-    ones = torch.ones_like(region)
+    ones = torch.ones_like(sq)
     area = region.sum(dim=(1, 2, 3))
     g_ssim = (ssim_map * region).sum(dim=(1, 2, 3)) / (area * ssim_map.shape[1]).clamp_min(1e-12)
     out: dict[str, list[float | None]] = {
         "ssim": ssim.tolist(),
         "psnr": _psnr(sq, ones).tolist(),
         "garment_ssim": [v if a > 0 else None for v, a in zip(g_ssim.tolist(), area.tolist())],
-        "garment_psnr": [v if a > 0 else None for v, a in zip(_psnr(sq, region.expand_as(sq)).tolist(), area.tolist())],
+        "garment_psnr": [v if a > 0 else None for v, a in zip(_psnr(sq, region).tolist(), area.tolist())],
     }
     if lpips is None:
         out["lpips"] = out["garment_lpips"] = [None] * len(pred)
