@@ -100,6 +100,35 @@ def test_unpaired_mode_uses_second_column(synthetic: Path, tmp_path: Path) -> No
     assert [(p.name, p.cloth_name) for p in ds.pairs] == [("00004_00.jpg", "00005_00.jpg"), ("00005_00.jpg", "00004_00.jpg")]
 
 
+def test_paired_mode_reads_the_cloth_column_of_a_viton_style_folder(tmp_path: Path) -> None:
+    """VITON names the garment of ``X_0.jpg`` ``X_1.jpg``: paired mode must follow the pairs file."""
+    root = write_synthetic_viton(tmp_path / "viton", n_train=3, nested=False)
+    for stem in ("00000", "00001", "00002"):
+        for folder in ("cloth", "cloth-mask"):
+            (root / folder / f"{stem}_00.jpg").rename(root / folder / f"{stem}_01.jpg")
+    # The third line has no cloth column: its person's own name is used, and that file is missing.
+    (root / "train_pairs.txt").write_text("00000_00.jpg 00000_01.jpg\n00001_00.jpg 00001_01.jpg\n00002_00.jpg\n")
+    ds = VitonDataset(root, "train", size=(64, 48))
+    assert [(p.name, p.cloth_name) for p in ds.pairs] == [("00000_00.jpg", "00000_01.jpg"), ("00001_00.jpg", "00001_01.jpg")]
+    assert ds.pairs[0].cloth_mask.name == "00000_01.jpg"
+    assert ds.skipped == {"missing_file": 1}
+    item = ds[1]
+    original = np.asarray(Image.open(root / "cloth" / "00001_01.jpg").convert("RGB").resize((48, 64), Image.BILINEAR))
+    assert np.abs((item["cloth"].permute(1, 2, 0).numpy() + 1) * 127.5 - original).mean() < 8
+    # A line without a cloth column pairs the person with the same-named cloth.
+    (root / "cloth" / "00002_01.jpg").rename(root / "cloth" / "00002_00.jpg")
+    (root / "cloth-mask" / "00002_01.jpg").rename(root / "cloth-mask" / "00002_00.jpg")
+    ds = VitonDataset(root, "train", size=(64, 48))
+    assert ds.pairs[-1].cloth_name == "00002_00.jpg" and not ds.skipped
+
+
+def test_paired_mode_keeps_own_garment_when_a_vitonhd_file_is_unpaired(synthetic: Path) -> None:
+    """VITON-HD's released test_pairs.txt pairs people with others' garments; paired means their own."""
+    (synthetic / "test_pairs.txt").write_text("00004_00.jpg 00005_00.jpg\n00005_00.jpg 00004_00.jpg\n")
+    ds = VitonDataset(synthetic, "test", size=(64, 48))
+    assert [(p.name, p.cloth_name) for p in ds.pairs] == [("00004_00.jpg", "00004_00.jpg"), ("00005_00.jpg", "00005_00.jpg")]
+
+
 @pytest.mark.skipif(not TRAIN16.is_dir(), reason="shared/data/vitonhd_train16 not present")
 def test_real_vitonhd_samples() -> None:
     ds = VitonDataset(TRAIN16, "train", size=(256, 192))

@@ -120,6 +120,30 @@ def test_unresolvable_pair_and_missing_folder(dataset: Path) -> None:
     assert not any("agnostic-mask" in str(p) for p in allowed.problems)
 
 
+def test_training_folder_warns_about_folders_training_never_reads(dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.rmtree(dataset / "train" / "openpose_img")
+    (dataset / "test" / "agnostic-mask" / "00002_00_mask.png").unlink()
+    assert _cli(dataset) == 1
+    capsys.readouterr()
+    assert _cli(dataset, "--training") == 0
+    out = capsys.readouterr().out
+    assert "2 warning(s)" in out and "train/openpose_img: folder missing" in out
+    assert "test/agnostic-mask/00002_00_mask.png: file missing" in out and "OK" in out
+    # A folder training reads is still an error.
+    (dataset / "train" / "cloth-mask" / "00000_00.jpg").unlink()
+    assert _cli(dataset, "--training") == 1
+
+
+def test_png_cloth_masks_count_as_the_reader_accepts_them(dataset: Path) -> None:
+    for split in ("train", "test"):
+        for p in (dataset / split / "cloth-mask").iterdir():
+            Image.open(p).convert("L").point(lambda v: 255 if v >= 128 else 0).save(p.with_suffix(".png"))
+            p.unlink()
+    report = validate_dataset(dataset, progress=False)
+    assert report.ok, report.format()
+    assert report.coverage["train"]["cloth-mask"] == (2, 2)
+
+
 def test_not_a_dataset(tmp_path: Path) -> None:
     report = validate_dataset(tmp_path, progress=False)
     assert not report.ok and "not in the VITON-HD layout" in report.format()

@@ -41,14 +41,19 @@ class Folder:
     keyed_by: Keyed
     ending: str
     kind: Kind
+    # Other endings readers accept (cloth masks come as JPEG in the releases, PNG when lossless).
+    also: tuple[str, ...] = ()
 
     def file_name(self, stem: str) -> str:
-        """The file name this folder uses for an image stem (``00000_00``)."""
+        """The file name this folder uses (and the pipeline writes) for an image stem (``00000_00``)."""
         return f"{stem}{self.ending}"
 
     def stem_of(self, file_name: str) -> str | None:
         """The image stem of one of this folder's files, or None if the name does not fit."""
-        return file_name[: -len(self.ending)] if file_name.endswith(self.ending) and len(file_name) > len(self.ending) else None
+        for ending in (self.ending, *self.also):
+            if file_name.endswith(ending) and len(file_name) > len(ending):
+                return file_name[: -len(ending)]
+        return None
 
 
 FOLDERS: dict[str, Folder] = {
@@ -56,7 +61,7 @@ FOLDERS: dict[str, Folder] = {
     for f in (
         Folder(IMAGE, "person", ".jpg", "rgb"),
         Folder(CLOTH, "cloth", ".jpg", "rgb"),
-        Folder(CLOTH_MASK, "cloth", ".jpg", "mask"),
+        Folder(CLOTH_MASK, "cloth", ".jpg", "mask", also=(".png",)),
         Folder(PARSE, "person", ".png", "labels"),
         Folder(PARSE_AGNOSTIC, "person", ".png", "labels"),
         Folder(POSE_JSON, "person", "_keypoints.json", "pose"),
@@ -71,6 +76,9 @@ FOLDERS: dict[str, Folder] = {
 # What the dataset stage writes (contract item 7); the last two only appear in some releases.
 REQUIRED_FOLDERS = (IMAGE, CLOTH, CLOTH_MASK, PARSE, POSE_JSON, POSE_IMG, AGNOSTIC, AGNOSTIC_MASK, PARSE_AGNOSTIC)
 OPTIONAL_FOLDERS = (DENSEPOSE, GT_WARPED_MASK)
+# Folders the release has but training never reads: for a folder meant only for training
+# (``vton validate --training``) their absence is a warning, not an error.
+TRAINING_UNUSED_FOLDERS = (POSE_IMG, AGNOSTIC_MASK)
 
 
 def stem(file_name: str) -> str:

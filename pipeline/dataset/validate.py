@@ -66,6 +66,7 @@ class ValidationReport:
     coverage: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     pairs: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # reported, but the data set is still ok
 
     @property
     def ok(self) -> bool:
@@ -84,6 +85,11 @@ class ValidationReport:
             for name, (present, expected) in folders.items():
                 pct = 100.0 * present / expected if expected else 100.0
                 lines.append(f"    {name:<28} {present:>7} / {expected:<7} {pct:6.1f}%")
+        if self.warnings:
+            lines.append(f"{len(self.warnings)} warning(s) (folders training does not read):")
+            lines.extend(f"  {p}" for p in self.warnings[:max_problems])
+            if len(self.warnings) > max_problems:
+                lines.append(f"  ... and {len(self.warnings) - max_problems} more")
         if self.ok:
             lines.append("OK: no problems found")
         else:
@@ -108,12 +114,14 @@ def validate_dataset(
     check_content: bool = True,
     workers: int = 4,
     progress: bool = True,
+    warn_only: tuple[str, ...] = (),
 ) -> ValidationReport:
     """Validate the data set at ``root`` (nested train/test form or a flat single split).
 
     ``required`` folders must exist and be complete; the optional ones
-    (densepose, warped-cloth masks) are checked only when present. With
-    ``check_content=False`` only presence and pairs are checked (fast).
+    (densepose, warped-cloth masks) are checked only when present. Anything wrong
+    with a ``warn_only`` folder (missing, incomplete, unreadable) is a warning, not a
+    problem. With ``check_content=False`` only presence and pairs are checked (fast).
     """
     root = Path(root)
     try:
@@ -124,20 +132,22 @@ def validate_dataset(
     checks: list[_FileCheck] = []
     seen_roots: set[Path] = set()
     for loc in splits:
-        checks.extend(_check_split(loc, required, report, count_files=loc.folder_root not in seen_roots))
+        checks.extend(_check_split(loc, required, report, count_files=loc.folder_root not in seen_roots,
+                                   warn_only=warn_only))
         seen_roots.add(loc.folder_root)
     if check_content and checks:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             results = pool.map(_check_file, checks)
             for problem in tqdm(results, total=len(checks), desc="validate", unit="file", disable=not progress):
                 if problem is not None:
-                    report.problems.append(problem)
+                    (report.warnings if problem.folder in warn_only else report.problems).append(problem)
     log.info("validated", root=str(root), form=form, files=len(checks), problems=len(report.problems))
     return report
 
 
 def _check_split(
-    loc: SplitLocation, required: tuple[str, ...], report: ValidationReport, count_files: bool
+    loc: SplitLocation, required: tuple[str, ...], report: ValidationReport, count_files: bool,
+    warn_only: tuple[str, ...] = (),
 ) -> list[_FileCheck]:
     """Presence, coverage and pairs of one split; returns the per-file content checks to run."""
     split, base = loc.split, loc.folder_root
@@ -182,17 +192,19 @@ def _check_split(
     checks: list[_FileCheck] = []
     coverage: dict[str, tuple[int, int]] = {}
     folders = list(required) + [f for f in OPTIONAL_FOLDERS if f not in required and (base / f).is_dir()]
+    folders += [f for f in warn_only if f not in folders]
     for folder in folders:
         spec = FOLDERS[folder]
         stems = person_stems if spec.keyed_by == "person" else cloth_stems
         present = listing(folder)
         coverage[folder] = (sum(1 for s in stems if s in present), len(stems))
+        found = report.warnings if folder in warn_only else problems
         if not (base / folder).is_dir():
-            problems.append(Problem(split, folder, "", "folder missing"))
+            found.append(Problem(split, folder, "", "folder missing"))
             continue
         missing = [s for s in stems if s not in present]
         for s in missing:
-            problems.append(Problem(split, folder, spec.file_name(s), "file missing"))
+            found.append(Problem(split, folder, spec.file_name(s), "file missing"))
         if not count_files:
             continue
         for s in stems:

@@ -116,22 +116,33 @@ def _read_categories(root: Path) -> dict[str, str]:
 def read_pairs(root: Path, base: Path, split: str, pair_mode: PairMode) -> list[tuple[str, str, str | None]]:
     """``(person, cloth, category or None)`` per pair, from ``<split>_pairs.txt`` or, without one, every image.
 
-    In ``paired`` mode each person gets its own garment (the cloth with the same
-    name), which is what training needs; ``unpaired`` uses the file's second column.
+    The cloth column names the garment in both modes. ``paired`` means it is the person's own
+    garment (VITON ``X_0.jpg X_1.jpg``, Dress Code likewise), which is what training needs; a
+    line without one pairs the person with the cloth of the same name. VITON-HD gives a person's
+    own garment the person's name, and its released ``test_pairs.txt`` is unpaired, so in
+    ``paired`` mode a same-named cloth, when it exists, wins over a column naming another one.
+    ``unpaired`` uses the column as written and needs the file.
     """
     pairs_file = _first_existing(root / f"{split}_pairs.txt", base / f"{split}_pairs.txt")
     rows: list[tuple[str, str, str | None]] = []
     if pairs_file.is_file():
+        own_name_wins = 0
         for line_no, line in enumerate(pairs_file.read_text(encoding="utf-8").splitlines(), 1):
             parts = line.split()
             if not parts:
                 continue
             person = parts[0]
-            cloth = parts[1] if len(parts) > 1 and pair_mode == "unpaired" else person
+            cloth = parts[1] if len(parts) > 1 else person
+            if pair_mode == "paired" and cloth != person and (base / "cloth" / person).is_file():
+                cloth = person
+                own_name_wins += 1
             category = parts[2] if len(parts) > 2 else None
             if category is not None:
                 category = _DRESSCODE_CATEGORIES.get(category, category)
             rows.append((person, cloth, category))
+        if own_name_wins:
+            log.warning("pairs file pairs people with other garments; paired mode uses each person's own "
+                        "(same-named) garment", file=pairs_file, rows=own_name_wins)
     else:
         if pair_mode == "unpaired":
             raise DatasetLayoutError(f"pair_mode=unpaired needs {pairs_file}, which does not exist")
