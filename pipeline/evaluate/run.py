@@ -4,8 +4,11 @@ Paired (each person with their own garment, the warp stage's warped cloth as TOM
 SSIM, PSNR and LPIPS on the whole picture and inside the garment region (the worn garment's
 labels in the parse map). Unpaired (each person with the next pair's garment, warped by the
 GMM here): FID and KID against the real test photos. Two baselines go through exactly the
-same metrics, so every number has a reference: the agnostic image itself, and the warped
-cloth pasted on it.
+same metrics, so every number has a reference: the agnostic image itself, the warped
+cloth pasted on it, and the try-on region filled flat with the garment's mean colour (cheap and
+strong: a model that cannot beat it has learned nothing about the garment). The model's output
+is repainted into the photo (:mod:`pipeline.models.repaint`) exactly as inference does. The
+warped mask's IoU with the worn garment's parse labels scores the GMM alone.
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ from pipeline.infer.models import LoadedModels, load_models
 from pipeline.infer.types import EngineConfig
 from pipeline.io.atomic import atomic_dir, atomic_file, write_json
 from pipeline.log import get_logger
+from pipeline.models.repaint import repaint
 from pipeline.train.data import VitonDataset
 from pipeline.train.inputs import cloth_input, person_input
 
 log = get_logger(__name__)
 
-SYSTEMS = ("model", "agnostic", "warped_paste")
+SYSTEMS = ("model", "agnostic", "warped_paste", "mean_colour")
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,32 @@ def _tom(models: LoadedModels, person: Tensor, wcloth: Tensor, wmask: Tensor) ->
     return models.tom(x).float().cpu()
 
 
+def mean_colour_fill(person: Tensor, region: Tensor, cloth: Tensor, cloth_mask: Tensor) -> Tensor:
+    """``person`` with ``region`` painted flat in the garment's mean colour (over its mask)."""
+    area = cloth_mask.sum(dim=(2, 3)).clamp_min(1.0)
+    mean = (cloth * cloth_mask).sum(dim=(2, 3)) / area  # [B, 3]
+    return person * (1 - region) + mean[:, :, None, None] * region
+
+
+def mask_iou(pred: Tensor, target: Tensor) -> list[float | None]:
+    """IoU per image of two {0, 1} masks ``[B, 1, H, W]``; None where both are empty."""
+    p, t = pred > 0.5, target > 0.5
+    inter = (p & t).sum(dim=(1, 2, 3)).float()
+    union = (p | t).sum(dim=(1, 2, 3)).float()
+    return [float(i / u) if u > 0 else None for i, u in zip(inter, union)]
+
+
+def systems_for(batch: dict[str, Any], model_out: Tensor, wcloth: Tensor, wmask: Tensor) -> dict[str, Tensor]:
+    """Each system's try-on image of a paired batch: the repainted model output and the three baselines."""
+    agnostic, region = batch["agnostic"], batch["agnostic_mask"]
+    return {
+        "model": repaint(batch["image"], model_out, region),
+        "agnostic": agnostic,
+        "warped_paste": agnostic * (1 - wmask) + wcloth * wmask,
+        "mean_colour": mean_colour_fill(batch["image"], region, batch["cloth"], batch["cloth_mask"]),
+    }
+
+
 @torch.no_grad()
 def _unpaired_pass(ds: VitonDataset, models: LoadedModels, cfg: EvaluateConfig, inception: Any) -> tuple[dict[str, Any], int]:
     """FID and KID per system on person i + garment i+1 (mod n); returns (values, pairs used)."""
@@ -99,8 +129,8 @@ def _unpaired_pass(ds: VitonDataset, models: LoadedModels, cfg: EvaluateConfig, 
         person = person_input(batch)
         warped = models.warp(torch.cat([person, cloth_input(batch)], 1).to(models.device)).float().cpu()
         wcloth, wmask = warped[:, :3], (warped[:, 3:4] > 0.5).float()
-        outputs = {"model": _tom(models, person, wcloth, wmask), "agnostic": batch["agnostic"],
-                   "warped_paste": batch["agnostic"] * (1 - wmask) + wcloth * wmask}
+        batch["agnostic_mask"] = torch.stack([p["agnostic_mask"] for p in people])
+        outputs = systems_for(batch, _tom(models, person, wcloth, wmask), wcloth, wmask)
         real = _uint8(batch["image"])
         for s in SYSTEMS:
             fake = _uint8(outputs[s])
@@ -166,16 +196,19 @@ def evaluate(cfg: EvaluateConfig, outputs: EvaluateOutputs = EvaluateOutputs()) 
         lpips = lpips.to(models.device)
     rows: list[dict[str, Any]] = []
     per_system: dict[str, dict[str, list[float | None]]] = {s: {m: [] for m in PAIRED_METRICS} for s in SYSTEMS}
+    ious: list[float | None] = []
     grids: list[tuple[str, Image.Image]] = []
     loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=False)
     for batch in tqdm(loader, desc="evaluate paired"):
         person = person_input(batch)
         wcloth, wmask = batch["warped_cloth"], batch["warped_mask"]
-        systems = {"model": _tom(models, person, wcloth, wmask), "agnostic": batch["agnostic"],
-                   "warped_paste": batch["agnostic"] * (1 - wmask) + wcloth * wmask}
+        systems = systems_for(batch, _tom(models, person, wcloth, wmask), wcloth, wmask)
         scores = {s: paired_metrics(pred, batch["image"], batch["worn_mask"], lpips) for s, pred in systems.items()}
+        batch_iou = mask_iou(wmask, batch["worn_mask"])
         for k, name in enumerate(batch["name"]):
-            row: dict[str, Any] = {"name": name, "cloth_name": batch["cloth_name"][k], "category": batch["category"][k]}
+            row: dict[str, Any] = {"name": name, "cloth_name": batch["cloth_name"][k], "category": batch["category"][k],
+                                   "warped_mask_iou": None if batch_iou[k] is None else round(batch_iou[k], 6)}
+            ious.append(batch_iou[k])
             for s in SYSTEMS:
                 for m in PAIRED_METRICS:
                     value = scores[s][m][k]
@@ -197,7 +230,8 @@ def evaluate(cfg: EvaluateConfig, outputs: EvaluateOutputs = EvaluateOutputs()) 
     else:
         unpaired, _ = _unpaired_pass(ds, models, cfg, inception.to(models.device))
 
-    summary: dict[str, Any] = {"pairs": len(rows), "split": cfg.split, "size": list(cfg.size)}
+    summary: dict[str, Any] = {"pairs": len(rows), "split": cfg.split, "size": list(cfg.size),
+                               "warped_mask_iou": mean_or_none(ious)}
     for s in SYSTEMS:
         block = {m: mean_or_none(per_system[s][m]) for m in PAIRED_METRICS}
         block.update(unpaired.get(s, {"fid": None, "kid": None, "kid_std": None}))
@@ -213,7 +247,7 @@ def evaluate(cfg: EvaluateConfig, outputs: EvaluateOutputs = EvaluateOutputs()) 
 
     write_json(outputs.metrics_json, summary)
     with atomic_file(outputs.pairs_csv, "w") as fh:
-        fields = ["name", "cloth_name", "category"] + [f"{s}_{m}" for s in SYSTEMS for m in PAIRED_METRICS]
+        fields = ["name", "cloth_name", "category", "warped_mask_iou"] + [f"{s}_{m}" for s in SYSTEMS for m in PAIRED_METRICS]
         writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
@@ -228,6 +262,8 @@ def evaluate(cfg: EvaluateConfig, outputs: EvaluateOutputs = EvaluateOutputs()) 
 def flat_metrics(summary: dict[str, Any]) -> dict[str, float]:
     """Numeric metrics of a summary as ``<system>_<metric>`` (MLflow keys); nulls left out."""
     out: dict[str, float] = {}
+    if isinstance(summary.get("warped_mask_iou"), (int, float)):
+        out["warped_mask_iou"] = float(summary["warped_mask_iou"])
     blocks = {"model": summary.get("model", {}), **summary.get("baselines", {})}
     for system, block in blocks.items():
         for key, value in block.items():

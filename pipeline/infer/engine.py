@@ -24,12 +24,11 @@ from pipeline.infer.prepare import Annotator, PreparedPair, crop_box
 from pipeline.infer.types import EngineConfig, TryOnError, TryOnResult
 from pipeline.io.images import ImageRejected, load_image
 from pipeline.log import get_logger
+from pipeline.models.repaint import soft_region
 
 log = get_logger(__name__)
 
 ImageLike = Image.Image | str | Path
-# Feather of the paste-back edge and its growth beyond the drawn area, fractions of the height.
-_FEATHER, _GROW = 0.008, 0.01
 
 
 def _open(img: ImageLike, what: str) -> Image.Image:
@@ -123,16 +122,12 @@ class TryOnEngine:
         warped = _map_back(_to_uint8(wcloth), self.size, (w, h), cv2.INTER_CUBIC)
         mask = _map_back((wmask[0].numpy() * 255).astype(np.uint8), self.size, (w, h), cv2.INTER_LINEAR)
         if self.config.paste_back:
-            # Outside the area the agnostic greyed and the garment covers, the input's own
-            # pixels are the right answer and sharper than the model's upsampled ones. The
-            # blend mask is grown and feathered at the annotation size (cheap), then upsampled.
-            ah, aw = pair.annotate_size
-            wmask_a = cv2.resize((wmask[0].numpy() * 255).astype(np.uint8), (aw, ah), interpolation=cv2.INTER_LINEAR)
-            area = np.maximum(pair.keep_mask.astype(np.uint8) * 255, wmask_a)
-            grow = max(1, round(_GROW * ah)) * 2 + 1
-            area = cv2.dilate(area, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
-            feather = max(1, round(_FEATHER * ah)) * 2 + 1
-            alpha_a = cv2.GaussianBlur(area, (feather, feather), 0)
+            # Repaint, as in training (pipeline.models.repaint): the model draws only the area the
+            # agnostic greyed; everywhere else the photo's own pixels stay, at its full resolution,
+            # and only the generated region is upsampled. The blend weight is built at the
+            # annotation size (cheap) with the training's seam, then upsampled.
+            region = torch.from_numpy(pair.keep_mask.astype(np.float32))[None, None]
+            alpha_a = (soft_region(region)[0, 0].numpy() * 255).round().astype(np.uint8)
             alpha = _map_back(alpha_a, pair.annotate_size, (w, h), cv2.INTER_LINEAR).astype(np.float32) / 255.0
             image = cv2.blendLinear(image, np.ascontiguousarray(pair.person_rgb), alpha, 1.0 - alpha)
         meta = {"backend": self.config.backend, "size": list(self.size), "input_size": [w, h],

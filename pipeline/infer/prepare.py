@@ -22,6 +22,7 @@ from pipeline.annotate.parse import NoPersonFound, ParseConfig, ParseError, buil
 from pipeline.annotate.pose import PoseConfig, PoseEstimator
 from pipeline.augment.letterbox import letterbox
 from pipeline.infer.types import TryOnError
+from pipeline.models.repaint import tryon_region
 from pipeline.train.data import fit_box
 from pipeline.train.inputs import cloth_input, person_input
 from pipeline.train.parse_groups import group_onehot
@@ -39,7 +40,7 @@ class PreparedPair:
     person: torch.Tensor  # [41, H, W] agnostic + pose maps + parse-agnostic groups
     cloth: torch.Tensor  # [4, H, W] cloth RGB in [-1, 1] + mask in {0, 1}
     person_rgb: np.ndarray  # the input photo, HxWx3 uint8, its own size
-    keep_mask: np.ndarray  # annotate-size bool: pixels the agnostic greyed (where the try-on draws)
+    keep_mask: np.ndarray  # annotate-size bool: the try-on region (the agnostic's grey near the person), where the models draw
     annotate_size: tuple[int, int]  # (height, width)
 
 
@@ -134,7 +135,10 @@ class Annotator:
             "pose": heatmaps(kps, size, sigma=max(self.pose_sigma * size[0], 0.5)).unsqueeze(0),
             "parse_agnostic": _parse_groups(_resize_labels(agn.parse_agnostic, size)).unsqueeze(0),
         }
-        return person_input(batch)[0], agn.mask > 0
+        # The same region the models were trained to draw in (VitonDataset's agnostic_mask).
+        region = tryon_region(torch.from_numpy((agn.mask > 0).astype(np.float32))[None, None],
+                              torch.from_numpy((labels > 0).astype(np.float32))[None, None])
+        return person_input(batch)[0], region[0, 0].numpy() > 0.5
 
     def prepare(self, person: Image.Image, garment: Image.Image, size: tuple[int, int],
                 annotate_height: int | None = None) -> PreparedPair:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pipeline.config_mapping import from_mapping
-from pipeline.models.discriminator import GanLoss, generator_adversarial_loss
+from pipeline.models.discriminator import GanLoss, feature_matching_loss, generator_adversarial_loss
 from pipeline.models.tom import TOMOutput
 from pipeline.models.vgg import LAYERS, VGG19Features
 
@@ -45,6 +45,8 @@ class TOMLossWeights:
 
     ``mask`` is CP-VTON's L1 between the composition mask and the warped cloth mask, which keeps
     the generator from ignoring the warped cloth; it needs ``warped_mask`` at call time.
+    ``ssim`` (1 - SSIM) and ``feature_matching`` (pix2pixHD's discriminator-feature L1) need no
+    pretrained network, so they stand in for the VGG terms where its weights are missing.
     """
 
     l1: float = 1.0
@@ -52,6 +54,8 @@ class TOMLossWeights:
     style: float = 100.0
     adversarial: float = 0.01
     mask: float = 1.0
+    ssim: float = 0.0
+    feature_matching: float = 0.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TOMLossWeights:
@@ -98,6 +102,23 @@ def gmm_loss(
     return terms
 
 
+def _masked_mean(values: Tensor, weight: Tensor) -> Tensor:
+    """Mean of ``values`` [B, C, H, W] weighted by ``weight`` [B, 1, H, W] (per channel)."""
+    weight = weight.expand_as(values)
+    return (values * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def _ssim(pred: Tensor, target: Tensor, weight: Tensor | None) -> Tensor:
+    """Differentiable SSIM of images in [-1, 1], averaged over ``weight`` when given."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    p, t = (pred.float() + 1) / 2, (target.float() + 1) / 2
+    if weight is None:
+        return structural_similarity_index_measure(p, t, data_range=1.0)
+    _, full = structural_similarity_index_measure(p, t, data_range=1.0, reduction="none", return_full_image=True)
+    return _masked_mean(full, weight.float())
+
+
 def gram(features: Tensor) -> Tensor:
     """Channel Gram matrix normalised by the feature map size."""
     b, c, h, w = features.shape
@@ -106,7 +127,7 @@ def gram(features: Tensor) -> Tensor:
 
 
 class TOMLoss(nn.Module):
-    """L1 + VGG19 perceptual + style (Gram) + composition-mask + adversarial terms for the TOM.
+    """L1 + SSIM + VGG19 perceptual + style (Gram) + composition-mask + adversarial + feature-matching terms for the TOM.
 
     The VGG is built from ``vgg_weights`` (None: torchvision's cache) when the perceptual or
     style weight is non-zero and no ``vgg`` module is passed; missing weights raise
@@ -134,24 +155,37 @@ class TOMLoss(nn.Module):
         out: TOMOutput,
         target: Tensor,
         warped_mask: Tensor | None = None,
-        fake_logits: Tensor | None = None,
+        fake_logits: Tensor | list[Tensor] | None = None,
+        region: Tensor | None = None,
+        fake_features: list[list[Tensor]] | None = None,
+        real_features: list[list[Tensor]] | None = None,
     ) -> dict[str, Tensor]:
         """Terms for generator output ``out`` vs ``target`` [B, 3, H, W] in [-1, 1].
 
-        ``fake_logits``: the discriminator's logits on ``out.output`` (not detached); without them
-        the adversarial term is 0. ``warped_mask`` enables the composition-mask term.
+        ``fake_logits``: the discriminator's logits on ``out.output`` (not detached; a list per
+        scale); without them the adversarial term is 0. ``warped_mask`` enables the
+        composition-mask term. ``region`` [B, 1, H, W] in [0, 1] is where the output may differ
+        from the photo (see :mod:`pipeline.models.repaint`): L1, SSIM and the mask term are then
+        averaged over it, so their size does not shrink with the garment's share of the picture.
+        ``fake_features``/``real_features`` (multi-scale discriminator activations) enable feature matching.
         """
         w = self.weights
         zero = target.new_zeros(())
-        terms = dict.fromkeys(("l1", "perceptual", "style", "mask", "adversarial"), zero)
+        terms = dict.fromkeys(("l1", "perceptual", "style", "mask", "adversarial", "ssim", "feature_matching"), zero)
+        weight = None if region is None else region.float()
         if w.l1:
-            terms["l1"] = F.l1_loss(out.output, target)
+            terms["l1"] = F.l1_loss(out.output, target) if weight is None else _masked_mean((out.output - target).abs(), weight)
+        if w.ssim:
+            terms["ssim"] = 1 - _ssim(out.output, target, weight)
         if self.vgg is not None:
             terms["perceptual"], terms["style"] = self._vgg_terms(out.output, target)
         if w.mask and warped_mask is not None:
-            terms["mask"] = F.l1_loss(out.comp_mask, warped_mask)
+            err = (out.comp_mask - warped_mask).abs()
+            terms["mask"] = err.mean() if weight is None else _masked_mean(err, weight)
         if w.adversarial and fake_logits is not None:
             terms["adversarial"] = generator_adversarial_loss(fake_logits, self.gan_loss)
+        if w.feature_matching and fake_features is not None and real_features is not None:
+            terms["feature_matching"] = feature_matching_loss(fake_features, real_features)
         terms["total"] = sum(getattr(w, k) * v for k, v in terms.items())
         return terms
 

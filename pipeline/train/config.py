@@ -29,7 +29,10 @@ class TrainConfig:
     sample_every: int = 1
     seed: int = 0
     device: str = "auto"
-    amp: bool = True
+    amp: bool = True  # fp16 autocast on CUDA
+    cpu_bf16: bool = True  # bf16 autocast on CPUs with native bf16 (AVX512-BF16, AMX); ignored elsewhere
+    channels_last: bool = True  # NHWC tensors: the layout oneDNN's CPU convolutions are fastest in
+    time_budget_s: float = 0.0  # stop before an epoch that would end past this many seconds (0 = off)
     train_split: str = "train"
     val_split: str = "test"
     pose_format: str = "auto"
@@ -60,6 +63,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.workers < 0 or self.threads < 0 or self.warmup_epochs < 0 or self.weight_decay < 0 or self.lr <= 0:
             raise ValueError("workers, warmup_epochs and weight_decay must be >= 0 and lr > 0")
+        if self.time_budget_s < 0:
+            raise ValueError(f"time_budget_s must be >= 0 (0 = no budget), got {self.time_budget_s}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
@@ -78,7 +83,7 @@ class TrainConfig:
         instead of starting over. Logging and worker settings do not change weights.
         """
         volatile = {"epochs", "checkpoint_every", "sample_every", "workers", "threads", "log_model",
-                    "registered_model_name", "mlflow_experiment", "device"}
+                    "registered_model_name", "mlflow_experiment", "device", "time_budget_s"}
         data = {k: v for k, v in self.to_dict().items() if k not in volatile}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 

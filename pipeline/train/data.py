@@ -32,6 +32,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from pipeline.log import get_logger
+from pipeline.models.repaint import tryon_region
 from pipeline.train.parse_groups import WORN_LABELS, group_onehot, worn_mask
 from pipeline.train.pose_maps import PoseFileError, PoseFormat, heatmaps, read_openpose
 
@@ -52,6 +53,9 @@ REQUIRED_FOLDERS = (
 # DressCode writes the category as an integer third column of the pairs file.
 _DRESSCODE_CATEGORIES = {"0": "upper_body", "1": "lower_body", "2": "dresses"}
 _WHITE = 255
+# Without an agnostic-mask file, the try-on region is where the agnostic image is VITON-HD's grey
+# (128): JPEG moves it by a few levels, real clothing rarely sits this close on all three channels.
+_AGNOSTIC_GREY, _GREY_TOLERANCE = 128, 6
 
 
 class DatasetLayoutError(FileNotFoundError):
@@ -74,11 +78,12 @@ class PairFiles:
     parse_agnostic: Path
     warped_cloth: Path | None = None
     warped_mask: Path | None = None
+    agnostic_mask: Path | None = None  # None: derived from the agnostic image's grey
 
     def images(self) -> list[Path]:
         """All image files of the pair (the pose JSON excluded)."""
         paths = [self.image, self.cloth, self.cloth_mask, self.parse, self.agnostic, self.parse_agnostic]
-        return paths + [p for p in (self.warped_cloth, self.warped_mask) if p is not None]
+        return paths + [p for p in (self.warped_cloth, self.warped_mask, self.agnostic_mask) if p is not None]
 
 
 def split_dir(root: str | Path, split: str) -> Path:
@@ -101,6 +106,10 @@ def _first_existing(*candidates: Path) -> Path:
         if path.exists():
             return path
     return candidates[0]
+
+
+def _optional(path: Path) -> Path | None:
+    return path if path.is_file() else None
 
 
 def _read_categories(root: Path) -> dict[str, str]:
@@ -200,6 +209,13 @@ def load_mask(path: Path, size: tuple[int, int]) -> torch.Tensor:
     return torch.from_numpy((np.asarray(img) >= 128).astype(np.float32)).unsqueeze(0)
 
 
+def region_from_agnostic(agnostic: torch.Tensor) -> torch.Tensor:
+    """``[1, H, W]`` {0, 1}: where the agnostic image ``[3, H, W]`` in [-1, 1] is the grey it paints."""
+    grey = _AGNOSTIC_GREY / 127.5 - 1.0
+    near = ((agnostic - grey).abs() <= _GREY_TOLERANCE / 127.5).all(dim=0, keepdim=True)
+    return near.float()
+
+
 def load_labels(path: Path, size: tuple[int, int]) -> np.ndarray:
     """``[H, W]`` integer label map from a palette or grey PNG (nearest-neighbour resize)."""
     img = Image.open(path)
@@ -228,7 +244,9 @@ class VitonDataset(Dataset[dict[str, Any]]):
     ``parse_agnostic`` [13] (one-hot HR-VITON groups of the agnostic parse, see
     :mod:`pipeline.train.parse_groups`), ``pose`` [25] (Gaussian heatmaps, BODY_25
     order, sigma ``pose_sigma * H``), ``worn_mask`` [1] (the worn garment in the
-    person parse, chosen by category), ``name``, ``cloth_name``, ``category`` and,
+    person parse, chosen by category), ``agnostic_mask`` [1] (the try-on region: the
+    ``agnostic-mask`` file, or the agnostic image's grey, near the parsed person; see
+    :func:`pipeline.models.repaint.tryon_region`), ``name``, ``cloth_name``, ``category`` and,
     when ``warped_root`` is given, ``warped_cloth`` [3] and ``warped_mask`` [1].
     """
 
@@ -285,6 +303,7 @@ class VitonDataset(Dataset[dict[str, Any]]):
                 pose=base / "openpose_json" / f"{stem}_keypoints.json",
                 agnostic=base / "agnostic-v3.2" / f"{stem}.jpg",
                 parse_agnostic=base / "image-parse-agnostic-v3.2" / f"{stem}.png",
+                agnostic_mask=_optional(base / "agnostic-mask" / f"{stem}_mask.png"),
                 warped_cloth=None if warped_base is None else warped_base / "warped-cloth" / f"{stem}.jpg",
                 warped_mask=None if warped_base is None else warped_base / "warped-mask" / f"{stem}.png",
             )
@@ -346,6 +365,10 @@ class VitonDataset(Dataset[dict[str, Any]]):
             "worn_mask": worn_mask(parse, files.category),
             "pose": self._pose(files),
         }
+        agnostic_mask = (load_mask(files.agnostic_mask, size) if files.agnostic_mask is not None
+                         else region_from_agnostic(item["agnostic"]))
+        foreground = torch.from_numpy(parse > 0).float().unsqueeze(0)
+        item["agnostic_mask"] = tryon_region(agnostic_mask.unsqueeze(0), foreground.unsqueeze(0))[0]
         if files.warped_cloth is not None and files.warped_mask is not None:
             item["warped_cloth"] = load_rgb(files.warped_cloth, size)
             item["warped_mask"] = load_mask(files.warped_mask, size)

@@ -30,6 +30,10 @@ def worn_cloth(batch: dict[str, Any]) -> torch.Tensor:
     return batch["image"] * mask + (1 - mask)
 
 
-def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """Move the tensors of a batch to ``device`` (names and categories stay lists)."""
-    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+def to_device(batch: dict[str, Any], device: torch.device, channels_last: bool = False) -> dict[str, Any]:
+    """Move the tensors of a batch to ``device`` (names and categories stay lists), images NHWC when asked."""
+    def move(v: torch.Tensor) -> torch.Tensor:
+        v = v.to(device, non_blocking=True)
+        return v.contiguous(memory_format=torch.channels_last) if channels_last and v.dim() == 4 else v
+
+    return {k: move(v) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}

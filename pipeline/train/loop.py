@@ -46,11 +46,19 @@ class StepContext:
     scaler: torch.amp.GradScaler
     device: torch.device
     amp: bool
+    cpu_bf16: bool = False
+    channels_last: bool = False
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """fp16 autocast on CUDA when enabled; a no-op on CPU (training there stays fp32 and deterministic)."""
+        """fp16 autocast on CUDA when enabled, bf16 on a CPU with native bf16 when enabled, else a no-op.
+
+        bf16 keeps fp32's exponent range, so unlike fp16 it needs no loss scaling; the losses are
+        computed in fp32 from the outputs' ``.float()``.
+        """
         if self.amp:
             return torch.autocast(device_type="cuda", dtype=torch.float16)
+        if self.cpu_bf16:
+            return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def backward_step(self, loss: torch.Tensor, name: str) -> None:
@@ -149,6 +157,13 @@ def warmup_lambda(warmup_steps: int) -> Callable[[int], float]:
     return factor
 
 
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs whose vector units compute in bf16 (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower."""
+    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool((check and check()) or (amx and amx()))
+
+
 def seed_everything(seed: int, device: torch.device = torch.device("cpu")) -> None:
     """Seed torch/numpy/python; on CPU also ask for deterministic kernels (bit-exact resumes).
 
@@ -220,6 +235,9 @@ class Trainer:
             torch.set_num_threads(self.cfg.threads)
         seed_everything(self.cfg.seed, self.dist.device)
         plain = self.task.create_modules()
+        channels_last = self.cfg.channels_last
+        if channels_last:
+            plain = {name: m.to(memory_format=torch.channels_last) for name, m in plain.items()}
         modules = {name: self.dist.wrap(m.to(self.dist.device)) for name, m in plain.items()}
         optimizers: dict[str, Optimizer] = {
             name: Adam(m.parameters(), lr=self.task.lr_for(name, self.cfg), betas=self.cfg.betas,
@@ -228,7 +246,10 @@ class Trainer:
         }
         amp = self.cfg.amp and self.dist.device.type == "cuda"
         scaler = torch.amp.GradScaler("cuda", enabled=amp)
-        return StepContext(modules, optimizers, scaler, self.dist.device, amp)
+        bf16 = self.cfg.cpu_bf16 and self.dist.device.type == "cpu" and cpu_has_native_bf16()
+        log.info("precision", stage=self.task.stage, device=str(self.dist.device), cuda_fp16=amp, cpu_bf16=bf16,
+                 channels_last=channels_last)
+        return StepContext(modules, optimizers, scaler, self.dist.device, amp, bf16, channels_last)
 
     def _state(self, ctx: StepContext, schedulers: dict[str, LambdaLR], epoch: int, history: list[dict[str, float]],
                best: tuple[float, int]) -> dict[str, Any]:
@@ -280,7 +301,7 @@ class Trainer:
         sums: dict[str, float] = {}
         count = 0
         for batch in tqdm(loader, desc=f"{self.task.stage} epoch {epoch + 1}", disable=not self.dist.is_main, leave=False):
-            batch = to_device(batch, ctx.device)
+            batch = to_device(batch, ctx.device, ctx.channels_last)
             terms = self.task.train_step(ctx, batch)
             ctx.scaler.update()
             for sched in schedulers.values():
@@ -298,7 +319,7 @@ class Trainer:
         sums = {"l1": 0.0, "ssim": 0.0}
         count = 0
         for batch in loader:
-            batch = to_device(batch, ctx.device)
+            batch = to_device(batch, ctx.device, ctx.channels_last)
             with ctx.autocast():
                 pred, target = self.task.predict(ctx, batch)
             pred, target = pred.float(), target.float()
@@ -354,7 +375,12 @@ class Trainer:
                         self.sink.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
         sample_batch = next(iter(val_loader))
         epoch_seconds: list[float] = []
+        started = time.perf_counter()
         for epoch in range(start, cfg.epochs):
+            if cfg.time_budget_s and epoch_seconds and self._over_budget(time.perf_counter() - started, epoch_seconds[-1]):
+                log.info("time budget reached, stopping", stage=self.task.stage, epochs_done=epoch,
+                         budget_s=cfg.time_budget_s)
+                break
             t0 = time.perf_counter()
             sampler.set_epoch(epoch)
             generator.manual_seed(cfg.seed * 1_000_003 + epoch)
@@ -372,6 +398,12 @@ class Trainer:
                 self._after_epoch(ctx, schedulers, epoch, history, best, improved, sample_batch)
             dist.barrier()
         return self._result(ctx, history, best, resumed_from, epoch_seconds)
+
+    def _over_budget(self, elapsed: float, last_epoch: float) -> bool:
+        """Whether one more epoch as long as the last would end past the budget (the same on every rank)."""
+        t = torch.tensor([float(elapsed + last_epoch > self.cfg.time_budget_s)], device=self.dist.device)
+        self.dist.all_reduce_sum(t)
+        return bool(t.item() > 0)
 
     def _after_epoch(self, ctx: StepContext, schedulers: dict[str, LambdaLR], epoch: int, history: list[dict[str, float]],
                      best: tuple[float, int], improved: bool, sample_batch: dict[str, Any]) -> None:
@@ -407,7 +439,7 @@ class Trainer:
             final = best_state["modules"]
         modules = {}
         for name, module in ctx.modules.items():
-            plain = unwrap(module).cpu()
+            plain = unwrap(module).cpu().to(memory_format=torch.contiguous_format)
             plain.load_state_dict(final[name])
             plain.eval()
             modules[name] = plain

@@ -7,8 +7,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pipeline.models.discriminator import DiscriminatorConfig, PatchDiscriminator, discriminator_loss
+from pipeline.models.discriminator import DiscriminatorConfig, MultiScaleDiscriminator, discriminator_loss, logits
 from pipeline.models.losses import TOMLoss, TOMLossWeights
+from pipeline.models.repaint import repaint, soft_region
 from pipeline.models.tom import TOM, TOMConfig, TOMOutput
 from pipeline.train.config import TrainConfig
 from pipeline.train.distributed import unwrap
@@ -24,8 +25,16 @@ def tom_config(cfg: TrainConfig) -> TOMConfig:
     return TOMConfig.from_dict({"in_channels": PERSON_CHANNELS, **cfg.model})
 
 
+def composed(out: TOMOutput, batch: dict[str, Any]) -> TOMOutput:
+    """The TOM's output repainted into the person photo: it may differ from it only inside the try-on region."""
+    return TOMOutput(repaint(batch["image"], out.output, batch["agnostic_mask"]), out.rendered, out.comp_mask)
+
+
 class TOMTask(TrainTask):
-    """TOM (+ a PatchGAN discriminator when ``loss_weights.adversarial`` > 0).
+    """TOM (+ a multi-scale PatchGAN discriminator when ``loss_weights.adversarial`` or ``feature_matching`` > 0).
+
+    Every loss sees the output repainted into the photo (:mod:`pipeline.models.repaint`), so the
+    generator is trained for the try-on region alone, exactly as it is used.
 
     Building the task builds the loss, so missing VGG19 weights fail here, before
     any training, with :class:`~pipeline.models.vgg.MissingWeightsError`.
@@ -40,7 +49,7 @@ class TOMTask(TrainTask):
         self.weights = TOMLossWeights.from_dict(cfg.loss_weights)
         self.disc_cfg = (
             DiscriminatorConfig.from_dict({"in_channels": DISC_CHANNELS, **cfg.discriminator})
-            if self.weights.adversarial else None
+            if self.weights.adversarial or self.weights.feature_matching else None
         )
         gan = self.disc_cfg.loss if self.disc_cfg else "hinge"
         self.loss = TOMLoss(self.weights, vgg_weights=cfg.vgg_weights or None, gan_loss=gan)
@@ -48,7 +57,7 @@ class TOMTask(TrainTask):
     def create_modules(self) -> dict[str, nn.Module]:
         modules: dict[str, nn.Module] = {"tom": TOM(self.model_cfg)}
         if self.disc_cfg is not None:
-            modules["disc"] = PatchDiscriminator(self.disc_cfg)
+            modules["disc"] = MultiScaleDiscriminator(self.disc_cfg)
         return modules
 
     def _forward(self, tom: nn.Module, batch: dict[str, Any]) -> TOMOutput:
@@ -57,18 +66,26 @@ class TOMTask(TrainTask):
     def train_step(self, ctx: StepContext, batch: dict[str, Any]) -> dict[str, Tensor]:
         self.loss.to(ctx.device)
         target, agnostic = batch["image"], batch["agnostic"]
+        region = soft_region(batch["agnostic_mask"])
         disc = ctx.modules.get("disc")
         with ctx.autocast():
-            out = self._forward(ctx.modules["tom"], batch)
-            fake_logits = None
+            out = composed(self._forward(ctx.modules["tom"], batch), batch)
+            fake_feats = real_feats = None
             if disc is not None:
                 # Generator step: gradients flow through D into the TOM but D itself stays fixed
                 # (the plain module, so DDP does not expect a gradient reduction for D here).
-                unwrap(disc).requires_grad_(False)
-                fake_logits = unwrap(disc)(torch.cat([agnostic, out.output], dim=1))
+                plain = unwrap(disc)
+                plain.requires_grad_(False)
+                fake_feats = plain(torch.cat([agnostic, out.output], dim=1))
+                if self.weights.feature_matching:
+                    with torch.no_grad():
+                        real_feats = plain(torch.cat([agnostic, target], dim=1))
         out = TOMOutput(*(t.float() for t in out))
+        as_float = (lambda fs: None if fs is None else [[f.float() for f in scale] for scale in fs])  # noqa: E731
+        fake_feats, real_feats = as_float(fake_feats), as_float(real_feats)
         terms = self.loss(out, target, warped_mask=batch["warped_mask"],
-                          fake_logits=None if fake_logits is None else fake_logits.float())
+                          fake_logits=None if fake_feats is None else logits(fake_feats), region=region,
+                          fake_features=fake_feats, real_features=real_feats)
         ctx.backward_step(terms["total"], "tom")
         result = {("loss" if k == "total" else k): v.detach() for k, v in terms.items()}
         if disc is not None:
@@ -76,15 +93,16 @@ class TOMTask(TrainTask):
             with ctx.autocast():
                 # Real and fake in one forward: DDP allows one forward per backward.
                 pair = torch.cat([torch.cat([agnostic, target], 1), torch.cat([agnostic, out.output.detach()], 1)], 0)
-                real, fake = disc(pair).float().chunk(2, dim=0)
-            d_loss = discriminator_loss(real, fake, self.disc_cfg.loss if self.disc_cfg else "hinge")
+                scales = [lg.float().chunk(2, dim=0) for lg in logits(disc(pair))]
+            d_loss = discriminator_loss([r for r, _ in scales], [f for _, f in scales],
+                                        self.disc_cfg.loss if self.disc_cfg else "hinge")
             ctx.backward_step(d_loss, "disc")
             result["disc"] = d_loss.detach()
         return result
 
     def predict(self, ctx: StepContext, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
-        return self._forward(ctx.modules["tom"], batch).output, batch["image"]
+        return composed(self._forward(ctx.modules["tom"], batch), batch).output, batch["image"]
 
     def sample_columns(self, ctx: StepContext, batch: dict[str, Any]) -> list[Tensor]:
-        out = self._forward(ctx.modules["tom"], batch)
+        out = composed(self._forward(ctx.modules["tom"], batch), batch)
         return [batch["image"], batch["cloth"], batch["warped_cloth"], out.output]

@@ -1,0 +1,147 @@
+"""Train and measure the try-on models on a VITON-layout data set within a time budget, through the real stages.
+
+Runs ``import_data -> train_gmm -> warp -> train_tom -> evaluate`` (the DVC stages' own entry
+points, each in a subprocess, in a scratch work folder with its own params.yaml, data/, metrics/
+and MLflow store) and prints, on the held-out test split (VITON's ``val``):
+
+* SSIM and PSNR on the whole image and in the garment region, LPIPS when its weights exist;
+* the warped mask's IoU against the worn garment's parse labels;
+* the same for three baselines: the agnostic image, the warped cloth pasted on it, and the try-on
+  region filled flat with the garment's mean colour;
+* seconds per stage, and a PNG grid of 16 test pairs (agnostic | cloth | warped | output | photo).
+
+Per-epoch validation, and so the choice of the best epoch, uses a ``tune`` split carved from the
+training pairs (``--tune-pairs``): nothing is chosen on the test split that is reported.
+
+  python benchmarks/bench_viton.py ../shared/data/viton256 --budget-min 110
+  python benchmarks/bench_viton.py ../shared/data/viton256 --budget-min 8 --limit 600   # smoke run
+  python benchmarks/bench_viton.py DATA --device cuda --budget-min 9 --gpu-recipe
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+# Shares of the budget; import, warp and evaluate take the rest (about a minute on viton256).
+GMM_SHARE, TOM_SHARE = 0.30, 0.62
+
+
+def recipe(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """The params of this run: the repository's params.yaml with the documented CPU (or GPU) recipe applied."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    params = copy.deepcopy(params)
+    budget = args.budget_min * 60
+    params["import_data"].update(source=str(Path(args.source).resolve()), tune_pairs=args.tune_pairs,
+                                 limit=args.limit, workers=2)
+    gpu = args.gpu_recipe
+    common = {
+        "dataset": "data/import_data", "size": [256, 192], "val_split": "tune", "device": args.device,
+        "threads": 0 if gpu else 2, "workers": 4 if gpu else 0, "epochs": 1000, "checkpoint_every": 1,
+        "sample_every": 5, "limit_val": args.tune_pairs, "log_model": False, "warmup_epochs": 0.2,
+        "mlflow_experiment": "bench-viton",
+    }
+    gmm = params["train_gmm"]
+    gmm.update(common, batch_size=32 if gpu else 8, lr=2e-4, time_budget_s=round(budget * GMM_SHARE))
+    gmm["model"] = {**gmm["model"], "ngf": 64 if gpu else 32}
+    tom = params["train_tom"]
+    tom.update(common, batch_size=32 if gpu else 8, lr=2e-4, time_budget_s=round(budget * TOM_SHARE))
+    tom["model"] = {**tom["model"], "ngf": 64 if gpu else 32}
+    tom["discriminator"] = {**tom["discriminator"], "ndf": 64 if gpu else 16}
+    if args.tom_weights:
+        tom["loss_weights"] = {**tom["loss_weights"], **json.loads(args.tom_weights)}
+    params["warp"].update(dataset="data/import_data", splits=["train", "tune", "test"], device=args.device,
+                          threads=0 if gpu else 2, batch_size=32)
+    params["evaluate"].update(dataset="data/import_data", split="test", num_samples=16, device=args.device,
+                              mlflow_experiment="bench-viton", batch_size=16)
+    return params
+
+
+def run_stage(stage: str, work: Path, env: dict[str, str]) -> float:
+    """Run one stage's entry point in ``work``; return its wall seconds (raises when it fails)."""
+    t0 = time.perf_counter()
+    with (work / f"{stage}.log").open("w") as log:
+        subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=work, env=env, check=True, stdout=log,
+                       stderr=subprocess.STDOUT)
+    return time.perf_counter() - t0
+
+
+def grid(samples: Path, out: Path) -> Path | None:
+    """Stack the evaluate stage's per-pair rows (agnostic | cloth | warped | output | photo) into one PNG."""
+    rows = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(samples.glob("*.png"))[:16]]
+    if not rows:
+        return None
+    gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
+    stacked = np.concatenate([r if k == 0 else np.concatenate([gap, r]) for k, r in enumerate(rows)])
+    Image.fromarray(stacked).save(out)
+    return out
+
+
+def report(summary: dict[str, Any], seconds: dict[str, float], grid_path: Path | None) -> str:
+    """The printed table."""
+    systems = {"model": summary["model"], **summary["baselines"]}
+    keys = ("ssim", "psnr", "garment_ssim", "garment_psnr", "lpips")
+    lines = [f"test pairs: {summary['pairs']} ({summary['split']}), size {summary['size']}",
+             f"{'system':<14}" + "".join(f"{k:>14}" for k in keys)]
+    for name, block in systems.items():
+        cells = "".join(f"{block[k]:>14.4f}" if isinstance(block.get(k), (int, float)) else f"{'n/a':>14}" for k in keys)
+        lines.append(f"{name:<14}{cells}")
+    lines.append(f"warped-mask IoU vs worn garment: {summary.get('warped_mask_iou')}")
+    if summary.get("unavailable"):
+        lines.append(f"unavailable: {summary['unavailable']}")
+    lines.append("seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items())
+                 + f" (total {sum(seconds.values()) / 60:.1f} min)")
+    if grid_path is not None:
+        lines.append(f"grid: {grid_path}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", help="VITON-layout folder with train and val (or test) splits")
+    parser.add_argument("--budget-min", type=float, default=110.0, help="training budget in minutes (default 110)")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/bench_viton"), help="scratch folder (default /tmp/bench_viton)")
+    parser.add_argument("--tune-pairs", type=int, default=200, help="training pairs held out for per-epoch validation")
+    parser.add_argument("--limit", type=int, default=None, help="import only the first N pairs of each split")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    parser.add_argument("--gpu-recipe", action="store_true", help="batch 32, ngf 64, data workers: the GPU recipe")
+    parser.add_argument("--tom-weights", default="", help='JSON overrides of train_tom.loss_weights (ablations), e.g. \'{"ssim": 0}\'')
+    parser.add_argument("--skip-import", action="store_true", help="reuse the work folder's imported data")
+    args = parser.parse_args()
+
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    params = recipe(args, work)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    env = {**os.environ, "VTON_PARAMS": str(work / "params.yaml"), "PYTHONPATH": str(REPO)}
+    for stale in ("data/train_gmm", "data/train_tom", "data/warp", "metrics"):
+        # A budget run must not resume an earlier run's checkpoints.
+        subprocess.run(["rm", "-rf", str(work / stale)], check=True)
+    seconds: dict[str, float] = {}
+    stages = ["train_gmm", "warp", "train_tom", "evaluate"]
+    if not args.skip_import:
+        stages.insert(0, "import_data")
+    for stage in stages:
+        print(f"running {stage} ...", flush=True)
+        seconds[stage] = run_stage(stage, work, env)
+    summary = json.loads((work / "metrics" / "evaluate.json").read_text(encoding="utf-8"))
+    grid_path = grid(work / "metrics" / "evaluate_samples", work / "grid.png")
+    text = report(summary, seconds, grid_path)
+    (work / "report.txt").write_text(text + "\n", encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

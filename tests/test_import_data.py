@@ -1,0 +1,177 @@
+"""Importing published data sets: VITON (LIP parse, COCO-18 pose, JPEG cloth masks), Dress Code, VITON-HD."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.dataset.importer import ImportConfig, import_dataset, read_dresscode_keypoints
+from pipeline.dataset.source_formats import SourceLayoutError, detect_format
+from pipeline.dataset.validate import validate_dataset
+from pipeline.train.data import VitonDataset
+from pipeline.train.pose_maps import read_openpose
+from tests.synthetic_viton import write_synthetic_viton
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# BODY_25 index of each COCO-18 joint (BODY_25 inserts MidHip at 8).
+COCO_TO_BODY25 = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
+
+
+def write_viton_style(root: Path, n_train: int = 3, n_val: int = 2) -> Path:
+    """A VITON folder as CP-VTON releases it, drawn from the synthetic VITON-HD samples.
+
+    Persons are ``X_0.jpg``, garments ``X_1.jpg``; parse maps carry LIP ids (no neck: CIHP's 10
+    becomes background), poses are OpenPose 1.0 COCO-18 under ``pose_keypoints``, and the cloth
+    masks are greyscale JPEGs whose edges are no longer pure black and white.
+    """
+    hd = write_synthetic_viton(root.parent / f"{root.name}-hd", n_train=n_train, n_test=n_val)
+    for src_split, split in (("train", "train"), ("test", "val")):
+        base = root / split
+        for folder in ("image", "cloth", "cloth-mask", "image-parse", "pose"):
+            (base / folder).mkdir(parents=True, exist_ok=True)
+        lines = []
+        for person in sorted((hd / src_split / "image").iterdir()):
+            stem = person.stem.split("_")[0]
+            p, c = f"{stem}_0", f"{stem}_1"
+            shutil.copy(person, base / "image" / f"{p}.jpg")
+            shutil.copy(hd / src_split / "cloth" / person.name, base / "cloth" / f"{c}.jpg")
+            mask = Image.open(hd / src_split / "cloth-mask" / person.name).convert("L")
+            mask.save(base / "cloth-mask" / f"{c}.jpg", quality=60)
+            labels = np.asarray(Image.open(hd / src_split / "image-parse-v3" / f"{person.stem}.png")).copy()
+            labels[labels == 10] = 0
+            Image.fromarray(labels, mode="L").save(base / "image-parse" / f"{p}.png")
+            body = read_openpose(hd / src_split / "openpose_json" / f"{person.stem}_keypoints.json")
+            coco = body[list(COCO_TO_BODY25)]
+            (base / "pose" / f"{p}_keypoints.json").write_text(json.dumps(
+                {"version": 1.0, "people": [{"pose_keypoints": coco.reshape(-1).tolist(), "face_keypoints": [],
+                                             "hand_left_keypoints": [], "hand_right_keypoints": []}]}))
+            lines.append(f"{p}.jpg {c}.jpg\n")
+        (root / f"{split}_pairs.txt").write_text("".join(lines))
+    return root
+
+
+@pytest.fixture()
+def viton(tmp_path: Path) -> Path:
+    return write_viton_style(tmp_path / "viton")
+
+
+def test_viton_import_maps_labels_pose_and_masks(viton: Path, tmp_path: Path) -> None:
+    assert detect_format(viton) == "viton"
+    out = tmp_path / "out"
+    report = import_dataset(ImportConfig(source=str(viton), workers=1), out, progress=False)
+    assert report.pairs == {"train": 3, "test": 2} and not report.metrics.skipped
+    assert validate_dataset(out, progress=False).ok
+    assert (out / "train_pairs.txt").read_text().splitlines()[0] == "00000_0.jpg 00000_1.jpg upper_body"
+    # COCO-18 -> BODY_25: joints keep their place, MidHip is the hips' mean, feet are absent.
+    src = json.loads((viton / "train" / "pose" / "00000_0_keypoints.json").read_text())["people"][0]["pose_keypoints"]
+    coco = np.asarray(src).reshape(18, 3)
+    body = read_openpose(out / "train" / "openpose_json" / "00000_0_keypoints.json")
+    assert body.shape == (25, 3)
+    assert np.allclose(body[list(COCO_TO_BODY25)], coco, atol=1e-3)
+    assert np.allclose(body[8, :2], (coco[8, :2] + coco[11, :2]) / 2, atol=1e-3) and body[19:, 2].max() == 0
+    # The lossy JPEG mask is thresholded into a lossless black-and-white PNG.
+    mask = np.asarray(Image.open(out / "train" / "cloth-mask" / "00000_1.png"))
+    assert set(np.unique(mask)) <= {0, 255}
+    grey = np.asarray(Image.open(viton / "train" / "cloth-mask" / "00000_1.jpg"))
+    assert ((grey > 0) & (grey < 255)).any()  # the source really was lossy
+    assert np.array_equal(mask == 255, grey >= 128)
+    # Parse in CIHP ids: the shirt is upper-clothes (5), the agnostic parse has none of it.
+    labels = np.asarray(Image.open(out / "train" / "image-parse-v3" / "00000_0.png"))
+    agn = np.asarray(Image.open(out / "train" / "image-parse-agnostic-v3.2" / "00000_0.png"))
+    assert (labels == 5).sum() > 100 and (agn == 5).sum() == 0 and labels.max() < 20
+    # The training reader takes the garment from the pairs file: X_0 wears X_1.
+    ds = VitonDataset(out, "train", size=(64, 48))
+    assert [(p.name, p.cloth_name) for p in ds.pairs][0] == ("00000_0.jpg", "00000_1.jpg")
+    assert ds[0]["agnostic_mask"].sum() > 0
+
+
+def test_lip_jumpsuit_becomes_dress_and_neck_is_recovered(viton: Path, tmp_path: Path) -> None:
+    path = viton / "train" / "image-parse" / "00001_0.png"
+    labels = np.asarray(Image.open(path)).copy()
+    labels[labels == 9] = 10  # LIP 10 = jumpsuits
+    Image.fromarray(labels, mode="L").save(path)
+    out = tmp_path / "out"
+    import_dataset(ImportConfig(source=str(viton), workers=1), out, progress=False)
+    cihp = np.asarray(Image.open(out / "train" / "image-parse-v3" / "00001_0.png"))
+    assert (cihp[labels == 10] == 6).all()  # CIHP dress
+    # The synthetic neck (skin under the face) comes back as CIHP 10.
+    assert (np.asarray(Image.open(out / "train" / "image-parse-v3" / "00000_0.png")) == 10).any()
+
+
+def test_missing_and_broken_files_are_counted_skips(viton: Path, tmp_path: Path) -> None:
+    (viton / "train" / "pose" / "00001_0_keypoints.json").unlink()
+    (viton / "train" / "cloth" / "00002_1.jpg").write_bytes(b"not a jpeg")
+    (viton / "val" / "image-parse" / "00003_0.png").write_text("{}")
+    out = tmp_path / "out"
+    report = import_dataset(ImportConfig(source=str(viton), workers=1), out, progress=False)
+    assert report.pairs == {"train": 1, "test": 1}
+    assert dict(report.metrics.skipped) == {"missing_pose": 1, "unreadable_image": 1, "unreadable_annotation": 1}
+    assert (out / "train_pairs.txt").read_text().count("\n") == 1
+    assert validate_dataset(out, progress=False).ok
+
+
+def test_tune_split_and_limit(viton: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    report = import_dataset(ImportConfig(source=str(viton), workers=1, tune_pairs=1, limit=2), out, progress=False)
+    assert report.pairs == {"train": 1, "tune": 1, "test": 2}
+    assert (out / "tune_pairs.txt").read_text().startswith("00001_0.jpg")
+    with pytest.raises(ValueError, match="tune_pairs"):
+        import_dataset(ImportConfig(source=str(viton), workers=1, tune_pairs=5), tmp_path / "x", progress=False)
+
+
+def test_vitonhd_source_keeps_its_files(tmp_path: Path) -> None:
+    src = write_synthetic_viton(tmp_path / "hd", n_train=2, n_test=1)
+    shutil.rmtree(src / "test" / "agnostic-v3.2")  # lacking: computed
+    out = tmp_path / "out"
+    report = import_dataset(ImportConfig(source=str(src), workers=1), out, progress=False)
+    assert report.pairs == {"train": 2, "test": 1}
+    for folder, name in (("image-parse-v3", "00000_00.png"), ("openpose_json", "00000_00_keypoints.json"),
+                         ("agnostic-v3.2", "00000_00.jpg")):
+        assert (out / "train" / folder / name).read_bytes() == (src / "train" / folder / name).read_bytes()
+    assert (out / "test" / "agnostic-v3.2" / "00002_00.jpg").is_file()
+
+
+def test_dresscode_keypoints_and_layout(tmp_path: Path) -> None:
+    kp = tmp_path / "k.json"
+    points = [[10.0 * i, 20.0 * i, 0.9, float(i)] for i in range(18)]
+    points[3] = [-1.0, -1.0, 0.0, 3.0]
+    kp.write_text(json.dumps({"keypoints": points}))
+    body = read_dresscode_keypoints(kp, image_width=768)
+    assert body.shape == (25, 3)
+    assert np.allclose(body[1, :2], (20, 40)) and body[3, 2] == 0  # scaled by 2; missing stays missing
+    assert np.allclose(body[8, :2], (190, 380))  # MidHip: mean of COCO hips 8 (160, 320) and 11 (220, 440)
+    with pytest.raises(SourceLayoutError):
+        detect_format(tmp_path)
+
+
+def test_bad_config_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="import_data.source is empty"):
+        ImportConfig.from_dict({"source": ""})
+    with pytest.raises(ValueError, match="unknown import_data"):
+        ImportConfig.from_dict({"source": "x", "sauce": 1})
+    with pytest.raises(ValueError, match="format"):
+        ImportConfig.from_dict({"source": "x", "format": "zalando"})
+
+
+@pytest.mark.skipif(not (SHARED / "dresscode15").is_dir(), reason="shared Dress Code samples absent")
+def test_real_dresscode_samples_import(tmp_path: Path) -> None:
+    out = tmp_path / "dc"
+    report = import_dataset(ImportConfig(source=str(SHARED / "dresscode15"), workers=1), out, progress=False)
+    assert report.pairs["test"] >= 12, report.metrics.to_dict()
+    cats = {line.split()[2] for line in (out / "test_pairs.txt").read_text().splitlines()}
+    assert cats == {"upper_body", "lower_body", "dresses"}
+    body = read_openpose(out / "test" / "openpose_json" / "000000_0_keypoints.json")
+    assert 0.3 * 768 < body[1, 0] < 0.7 * 768  # the neck near the middle of the 768-wide photo
+
+
+@pytest.mark.skipif(not (SHARED / "viton256").is_dir(), reason="shared VITON data absent")
+def test_real_viton_samples_import(tmp_path: Path) -> None:
+    out = tmp_path / "v"
+    report = import_dataset(ImportConfig(source=str(SHARED / "viton256"), workers=1, limit=8), out, progress=False)
+    assert report.pairs == {"train": 8, "test": 8}
+    assert validate_dataset(out, progress=False).ok
