@@ -15,46 +15,9 @@ from pipeline.dataset.source_formats import SourceLayoutError, detect_format
 from pipeline.dataset.validate import validate_dataset
 from pipeline.train.data import VitonDataset
 from pipeline.train.pose_maps import read_openpose
-from tests.synthetic_viton import write_synthetic_viton
+from tests.synthetic_viton import COCO_TO_BODY25, write_synthetic_viton, write_viton_style
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-# BODY_25 index of each COCO-18 joint (BODY_25 inserts MidHip at 8).
-COCO_TO_BODY25 = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
-
-
-def write_viton_style(root: Path, n_train: int = 3, n_val: int = 2) -> Path:
-    """A VITON folder as CP-VTON releases it, drawn from the synthetic VITON-HD samples.
-
-    Persons are ``X_0.jpg``, garments ``X_1.jpg``; parse maps carry LIP ids (no neck: CIHP's 10
-    becomes background), poses are OpenPose 1.0 COCO-18 under ``pose_keypoints``, and the cloth
-    masks are greyscale JPEGs whose edges are no longer pure black and white.
-    """
-    hd = write_synthetic_viton(root.parent / f"{root.name}-hd", n_train=n_train, n_test=n_val)
-    for src_split, split in (("train", "train"), ("test", "val")):
-        base = root / split
-        for folder in ("image", "cloth", "cloth-mask", "image-parse", "pose"):
-            (base / folder).mkdir(parents=True, exist_ok=True)
-        lines = []
-        for person in sorted((hd / src_split / "image").iterdir()):
-            stem = person.stem.split("_")[0]
-            p, c = f"{stem}_0", f"{stem}_1"
-            shutil.copy(person, base / "image" / f"{p}.jpg")
-            shutil.copy(hd / src_split / "cloth" / person.name, base / "cloth" / f"{c}.jpg")
-            mask = Image.open(hd / src_split / "cloth-mask" / person.name).convert("L")
-            mask.save(base / "cloth-mask" / f"{c}.jpg", quality=60)
-            labels = np.asarray(Image.open(hd / src_split / "image-parse-v3" / f"{person.stem}.png")).copy()
-            labels[labels == 10] = 0
-            Image.fromarray(labels, mode="L").save(base / "image-parse" / f"{p}.png")
-            body = read_openpose(hd / src_split / "openpose_json" / f"{person.stem}_keypoints.json")
-            coco = body[list(COCO_TO_BODY25)]
-            (base / "pose" / f"{p}_keypoints.json").write_text(json.dumps(
-                {"version": 1.0, "people": [{"pose_keypoints": coco.reshape(-1).tolist(), "face_keypoints": [],
-                                             "hand_left_keypoints": [], "hand_right_keypoints": []}]}))
-            lines.append(f"{p}.jpg {c}.jpg\n")
-        (root / f"{split}_pairs.txt").write_text("".join(lines))
-    return root
-
-
 @pytest.fixture()
 def viton(tmp_path: Path) -> Path:
     return write_viton_style(tmp_path / "viton")

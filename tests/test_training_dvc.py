@@ -1,8 +1,8 @@
-"""train_gmm → warp → train_tom → evaluate as a real DVC pipeline on a tiny data set.
+"""import_data → train_gmm → warp → train_tom → evaluate as a real DVC pipeline on a tiny data set.
 
-The data set is a synthetic VITON-HD-layout folder committed to the throw-away
-repository and named through the stages' ``dataset`` params, as a user would
-point them at the real VITON-HD.
+The data set is a synthetic folder in the original VITON layout (LIP parse, COCO-18
+pose, JPEG cloth masks) committed to the throw-away repository and named by the one
+param ``import_data.source``, as a user would point the pipeline at the real VITON.
 """
 
 from __future__ import annotations
@@ -14,27 +14,27 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.dvc_project import DvcProject, stages_ran
-from tests.synthetic_viton import write_synthetic_viton
+from tests.synthetic_viton import write_viton_style
 from tests.train_helpers import GMM_MODEL, TOM_MODEL
 
 pytestmark = pytest.mark.slow
 
-TRAINING = {"train_gmm", "warp", "train_tom", "evaluate"}
+TRAINING = {"import_data", "train_gmm", "warp", "train_tom", "evaluate"}
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> DvcProject:
     proj = DvcProject.create(tmp_path_factory.mktemp("repo"))
-    write_synthetic_viton(proj.root / "tiny_viton", n_train=4, n_test=2, size=(64, 48))
-    common = {"dataset": "tiny_viton", "size": [64, 48], "epochs": 2, "batch_size": 2, "device": "cpu"}
+    write_viton_style(proj.root / "tiny_viton", n_train=4, n_val=2)
+    common = {"size": [64, 48], "epochs": 2, "batch_size": 2, "device": "cpu"}
     updates = {f"{stage}.{k}": v for stage in ("train_gmm", "train_tom") for k, v in common.items()}
     updates.update({
+        "import_data.source": "tiny_viton",
+        "import_data.workers": 1,
         "train_gmm.model": GMM_MODEL,
         "train_tom.model": TOM_MODEL,
         "train_tom.discriminator.ndf": 8,
-        "warp.dataset": "tiny_viton",
         "warp.device": "cpu",
-        "evaluate.dataset": "tiny_viton",
         "evaluate.device": "cpu",
     })
     proj.set_params(updates)
@@ -46,6 +46,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> DvcProject:
 def test_repro_trains_and_registers(project: DvcProject) -> None:
     out = project.dvc("repro", "evaluate")
     assert stages_ran(out) == TRAINING  # the data set is a param, not the annotation stages' output
+    imported = json.loads((project.root / "metrics/import_data.json").read_text())
+    assert imported["pairs"] == {"train": 4, "test": 2} and imported["skipped_total"] == 0
     root = project.root
     for stage in ("train_gmm", "train_tom"):
         metrics = json.loads((root / f"metrics/{stage}.json").read_text())
@@ -65,7 +67,8 @@ def test_repro_trains_and_registers(project: DvcProject) -> None:
 def test_exp_run_with_new_lr_reruns_only_tom(project: DvcProject) -> None:
     baseline_lr = float(project.params()["train_tom"]["lr"])
     assert baseline_lr != 0.0003
-    # Targeted at evaluate: in this copy the annotation stages never ran (the data set is a param).
+    # Targeted at evaluate: in this copy the annotation stages never ran (the data set is a param),
+    # and the imported data set is unchanged, so only the TOM retrains.
     out = project.dvc("exp", "run", "-S", "train_tom.lr=0.0003", "evaluate")
     assert stages_ran(out) == {"train_tom", "evaluate"}
     mlflow.set_tracking_uri(project.env["MLFLOW_TRACKING_URI"])
