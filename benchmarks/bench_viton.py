@@ -119,27 +119,37 @@ def main() -> None:
     parser.add_argument("--gpu-recipe", action="store_true", help="batch 32, ngf 64, data workers: the GPU recipe")
     parser.add_argument("--tom-weights", default="", help='JSON overrides of train_tom.loss_weights (ablations), e.g. \'{"ssim": 0}\'')
     parser.add_argument("--skip-import", action="store_true", help="reuse the work folder's imported data")
+    parser.add_argument("--tom-only", action="store_true",
+                        help="ablations: reuse the work folder's data, GMM and warp; train the TOM alone (its budget share "
+                        "becomes the whole budget) and evaluate on --eval-split")
+    parser.add_argument("--eval-split", default="test", help="split evaluate scores (ablations: tune, to keep test unseen)")
     args = parser.parse_args()
 
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     params = recipe(args, work)
+    params["evaluate"]["split"] = args.eval_split
+    if args.tom_only:
+        params["train_tom"]["time_budget_s"] = round(args.budget_min * 60)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     env = {**os.environ, "VTON_PARAMS": str(work / "params.yaml"), "PYTHONPATH": str(REPO)}
-    for stale in ("data/train_gmm", "data/train_tom", "data/warp", "metrics"):
+    stale_outputs = ("data/train_tom",) if args.tom_only else ("data/train_gmm", "data/train_tom", "data/warp", "metrics")
+    for stale in stale_outputs:
         # A budget run must not resume an earlier run's checkpoints.
         subprocess.run(["rm", "-rf", str(work / stale)], check=True)
     seconds: dict[str, float] = {}
-    stages = ["train_gmm", "warp", "train_tom", "evaluate"]
-    if not args.skip_import:
+    stages = ["train_tom", "evaluate"] if args.tom_only else ["train_gmm", "warp", "train_tom", "evaluate"]
+    if not (args.skip_import or args.tom_only):
         stages.insert(0, "import_data")
     for stage in stages:
         print(f"running {stage} ...", flush=True)
         seconds[stage] = run_stage(stage, work, env)
     summary = json.loads((work / "metrics" / "evaluate.json").read_text(encoding="utf-8"))
-    grid_path = grid(work / "metrics" / "evaluate_samples", work / "grid.png")
+    tag = "" if not args.tom_only else "_tom_" + "".join(c for c in f"{args.eval_split}_{args.tom_weights or 'default'}" if c.isalnum() or c in "_.-")
+    grid_path = grid(work / "metrics" / "evaluate_samples", work / f"grid{tag}.png")
     text = report(summary, seconds, grid_path)
-    (work / "report.txt").write_text(text + "\n", encoding="utf-8")
+    (work / f"report{tag}.txt").write_text(text + "\n", encoding="utf-8")
+    (work / f"evaluate{tag}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     print(text)
 
 

@@ -75,6 +75,23 @@ def test_cli_single_pair_keeps_the_person_size(bundle: Path, garment: Path, tmp_
     assert np.abs(a - b).mean() > 1  # ... and the garment area was redrawn
 
 
+def test_pixels_outside_the_tryon_region_are_the_photos_own(engine: TryOnEngine, garment: Path) -> None:
+    """Repaint at full resolution: face, background and lower body come from the photo, untouched."""
+    person = Image.open(_grace()).convert("RGB")
+    pair = engine.prepare(person, Image.open(garment))
+    out, wc, wm, timings = engine.run_models(pair.person.unsqueeze(0), pair.cloth.unsqueeze(0))
+    res = engine.finish(pair, out[0], wc[0], wm[0], timings)
+    w, h = person.size
+    region = _map_back(pair.keep_mask.astype(np.uint8) * 255, pair.annotate_size, (w, h), cv2.INTER_NEAREST) > 0
+    assert 0.02 < region.mean() < 0.8
+    grow = int(0.05 * h) * 2 + 1  # well past the seam
+    near = cv2.dilate(region.astype(np.uint8), np.ones((grow, grow), np.uint8)) > 0
+    a, b = np.asarray(res.image, np.int16), np.asarray(person, np.int16)
+    assert (~near).mean() > 0.2
+    assert np.array_equal(a[~near], b[~near])
+    assert np.abs(a[region] - b[region]).mean() > 1  # the region itself was redrawn
+
+
 def test_result_fields_and_letterbox_undone(engine: TryOnEngine, garment: Path) -> None:
     # A wide person picture: the model sees it letterboxed; the output must come back unpadded.
     person = Image.open(_grace()).convert("RGB")
