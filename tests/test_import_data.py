@@ -138,3 +138,19 @@ def test_real_viton_samples_import(tmp_path: Path) -> None:
     report = import_dataset(ImportConfig(source=str(SHARED / "viton256"), workers=1, limit=8), out, progress=False)
     assert report.pairs == {"train": 8, "test": 8}
     assert validate_dataset(out, progress=False).ok
+
+
+@pytest.mark.skipif(not (SHARED / "viton256").is_dir(), reason="shared VITON data absent")
+def test_reannotate_uses_the_projects_parse_and_pose(tmp_path: Path) -> None:
+    cfg = ImportConfig(source=str(SHARED / "viton256"), workers=1, limit=2, reannotate=True, splits={"test": ("val",)})
+    report = import_dataset(cfg, tmp_path / "v", progress=False)
+    assert report.pairs == {"test": 2}, report.metrics.to_dict()
+    name = (tmp_path / "v" / "test_pairs.txt").read_text().split()[0]
+    stem = Path(name).stem
+    ours = np.asarray(Image.open(tmp_path / "v" / "test" / "image-parse-v3" / f"{stem}.png"))
+    theirs = np.asarray(Image.open(SHARED / "viton256" / "val" / "image-parse" / f"{stem}.png"))
+    assert not np.array_equal(ours, theirs)  # a parse of our own, not the source's mapped
+    assert (ours == 13).sum() > 0.3 * (theirs == 13).sum()  # ... that still finds the face
+    body = read_openpose(tmp_path / "v" / "test" / "openpose_json" / f"{stem}_keypoints.json")
+    assert body[[1, 2, 5], 2].min() > 0.3  # neck and shoulders found
+    assert body[15:19, 2].max() > 0  # eyes and ears, from the project's estimator
