@@ -107,15 +107,18 @@ def read_dresscode_keypoints(path: Path, image_width: int) -> np.ndarray:
     return coco18_to_body25(coco)
 
 
-def _source_pose(pair: SourcePair, image_width: int) -> np.ndarray:
+def _source_pose(pair: SourcePair, image_width: int) -> tuple[np.ndarray, bool]:
+    """BODY_25 keypoints of the source's pose file, and whether the file itself is already BODY_25."""
     from pipeline.annotate.openpose_format import read_openpose_json
 
     if pair.pose_kind == "dresscode":
-        return read_dresscode_keypoints(pair.pose, image_width)
+        return read_dresscode_keypoints(pair.pose, image_width), False
     person = read_openpose_json(pair.pose)
     if person is None:
         raise ValueError("the pose file lists nobody")
-    return coco18_to_body25(person.body) if person.body.shape[0] == 18 else person.body
+    if person.body.shape[0] == 18:
+        return coco18_to_body25(person.body), False
+    return person.body, True
 
 
 def _source_parse(pair: SourcePair, rgb: np.ndarray, fill: bool) -> np.ndarray:
@@ -131,13 +134,6 @@ def _source_parse(pair: SourcePair, rgb: np.ndarray, fill: bool) -> np.ndarray:
     if pair.label_set != "cihp" and fill:
         labels = fill_neck(labels, rgb)
     return labels
-
-
-def _is_body25(path: Path) -> bool:
-    from pipeline.annotate.openpose_format import read_openpose_json
-
-    person = read_openpose_json(path)
-    return person is not None and person.body.shape[0] == 25
 
 
 @dataclass(frozen=True)
@@ -180,18 +176,19 @@ class ImportJob:
                     found = estimator.estimate(rgb)
                     if found is None:
                         return ItemResult.skipped(pair.name, "no_person", "the pose estimator found nobody")
-                    body = np.asarray(found.body, dtype=np.float64)
+                    body, pose_is_body25 = np.asarray(found.body, dtype=np.float64), False
                 else:
                     labels = _source_parse(pair, rgb, self.config.fill_neck)
-                    body = _source_pose(pair, rgb.shape[1])
+                    body, pose_is_body25 = _source_pose(pair, rgb.shape[1])
             except Exception as exc:  # noqa: BLE001 - an odd annotation file is one pair's problem
                 reason = "annotation_failed" if self.config.reannotate else "unreadable_annotation"
                 return ItemResult.skipped(pair.name, reason, f"{type(exc).__name__}: {exc}")
             try:
                 mask = self._cloth_mask(pair, cloth_rgb)
-            except (ClothMaskError, OSError, ValueError) as exc:
-                reason = getattr(exc, "reason", "unreadable_cloth_mask")
-                return ItemResult.skipped(pair.name, f"cloth_{reason}" if hasattr(exc, "reason") else reason, str(exc))
+            except ClothMaskError as exc:
+                return ItemResult.skipped(pair.name, f"cloth_{exc.reason}", exc.detail)
+            except (OSError, ValueError) as exc:
+                return ItemResult.skipped(pair.name, "unreadable_cloth_mask", str(exc))
             reused = dict(pair.reuse) if not self.config.reannotate else {}
             agn = None
             if not {AGNOSTIC, AGNOSTIC_MASK, PARSE_AGNOSTIC} <= set(reused):
@@ -208,7 +205,7 @@ class ImportJob:
                 shutil.copyfile(pair.parse, file_path(base, PARSE, s))  # already in the layout's ids
             else:
                 write_file(file_path(base, PARSE, s), png_bytes(to_palette_image(labels)))
-            if pair.label_set == "cihp" and not self.config.reannotate and _is_body25(pair.pose):
+            if pose_is_body25:
                 shutil.copyfile(pair.pose, file_path(base, POSE_JSON, s))  # keeps its hands and face
             else:
                 write_file(file_path(base, POSE_JSON, s), (json.dumps(to_openpose_dict(body)) + "\n").encode())

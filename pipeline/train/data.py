@@ -313,6 +313,10 @@ class VitonDataset(Dataset[dict[str, Any]]):
                 continue
             self.pairs.append(files)
         log.info("dataset built", root=self.root, split=split, pairs=len(self.pairs), skipped=sum(self.skipped.values()))
+        derived = sum(p.agnostic_mask is None for p in self.pairs)
+        if derived:
+            log.info("no agnostic-mask file for some pairs: their try-on region is the agnostic image's grey",
+                     split=split, pairs=derived)
         if not self.pairs:
             raise DatasetLayoutError(f"{base}: no usable pairs in split '{split}' (skipped: {dict(self.skipped)})")
 
