@@ -21,7 +21,6 @@ training pairs (``--tune-pairs``): nothing is chosen on the test split that is r
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import subprocess
@@ -39,10 +38,9 @@ REPO = Path(__file__).resolve().parents[1]
 GMM_SHARE, TOM_SHARE = 0.30, 0.62
 
 
-def recipe(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def recipe(args: argparse.Namespace) -> dict[str, Any]:
     """The params of this run: the repository's params.yaml with the documented CPU (or GPU) recipe applied."""
     params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    params = copy.deepcopy(params)
     budget = args.budget_min * 60
     params["import_data"].update(source=str(Path(args.source).resolve()), tune_pairs=args.tune_pairs,
                                  limit=args.limit, workers=2)
@@ -127,7 +125,7 @@ def main() -> None:
 
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    params = recipe(args, work)
+    params = recipe(args)
     params["evaluate"]["split"] = args.eval_split
     if args.tom_only:
         params["train_tom"]["time_budget_s"] = round(args.budget_min * 60)

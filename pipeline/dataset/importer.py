@@ -285,7 +285,6 @@ def import_dataset(
         for folder in (IMAGE, CLOTH, CLOTH_MASK, PARSE, POSE_JSON, POSE_IMG, AGNOSTIC, AGNOSTIC_MASK, PARSE_AGNOSTIC):
             (out_root / split / folder).mkdir(parents=True, exist_ok=True)
     job = ImportJob(config, agnostic, mask_config, out_root, dict(parse_params or {}), dict(pose_params or {}))
-    lines: dict[str, list[str]] = {s: [] for s in per_split}
     metrics.items_in = len(items)
     order = {p.name: k for k, p in enumerate(items)}
     ranked: dict[str, list[tuple[int, str]]] = {s: [] for s in per_split}
@@ -295,9 +294,9 @@ def import_dataset(
             split = result.name.split("/", 1)[0]
             ranked[split].append((order[result.name], result.info["line"]))
     for split, entries in ranked.items():
-        lines[split] = [line for _, line in sorted(entries)]
-        write_file(out_root / f"{split}_pairs.txt", "".join(f"{line}\n" for line in lines[split]).encode())
-    counts = {s: len(v) for s, v in lines.items()}
+        # Workers finish out of order; the pairs file keeps the source's order.
+        write_file(out_root / f"{split}_pairs.txt", "".join(f"{line}\n" for _, line in sorted(entries)).encode())
+    counts = {s: len(v) for s, v in ranked.items()}
     metrics.extra["pairs"] = counts
     log.info("import finished", source=config.source, pairs=counts, skipped=dict(metrics.skipped))
     return ImportReport(counts, metrics)

@@ -81,6 +81,34 @@ OPTIONAL_FOLDERS = (DENSEPOSE, GT_WARPED_MASK)
 TRAINING_UNUSED_FOLDERS = (POSE_IMG, AGNOSTIC_MASK)
 
 
+# Dress Code writes the garment category as an integer third column of its pairs files.
+DRESSCODE_CATEGORY_IDS = {"0": "upper_body", "1": "lower_body", "2": "dresses"}
+
+
+def category_name(value: str) -> str:
+    """A pairs file's category column as the project's name (Dress Code ids mapped, names kept)."""
+    return DRESSCODE_CATEGORY_IDS.get(value, value)
+
+
+def read_categories(root: str | Path) -> dict[str, str]:
+    """Garment category per image name from ``<root>/pairs.csv`` (the project's ``name,...,category`` table)."""
+    import csv
+
+    path = Path(root) / "pairs.csv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        return {r["name"]: r["category"] for r in csv.DictReader(fh) if r.get("name") and r.get("category")}
+
+
+def first_existing(*candidates: Path) -> Path:
+    """The first of ``candidates`` that exists, else the first (so a missing file is named as expected)."""
+    for path in candidates:
+        if path.exists():
+            return path
+    return candidates[0]
+
+
 def stem(file_name: str) -> str:
     """``00000_00.jpg`` -> ``00000_00``."""
     return Path(file_name).stem

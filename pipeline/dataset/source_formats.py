@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pipeline.dataset.layout import AGNOSTIC, AGNOSTIC_MASK, PARSE_AGNOSTIC, POSE_IMG
+from pipeline.dataset.layout import (
+    AGNOSTIC,
+    AGNOSTIC_MASK,
+    PARSE_AGNOSTIC,
+    POSE_IMG,
+    category_name,
+    first_existing,
+    read_categories,
+)
 
 SourceFormat = Literal["viton", "vitonhd", "dresscode"]
 FORMATS: tuple[str, ...] = ("viton", "vitonhd", "dresscode")
@@ -98,27 +106,9 @@ def _stem(name: str) -> str:
     return Path(name).stem
 
 
-def _first(*paths: Path) -> Path:
-    for p in paths:
-        if p.exists():
-            return p
-    return paths[0]
-
-
-def _csv_categories(root: Path) -> dict[str, str]:
-    """``name -> category`` from ``<root>/pairs.csv``, the table the project's own dataset stage writes."""
-    import csv
-
-    path = root / "pairs.csv"
-    if not path.is_file():
-        return {}
-    with path.open(newline="", encoding="utf-8") as fh:
-        return {r["name"]: r["category"] for r in csv.DictReader(fh) if r.get("name") and r.get("category")}
-
-
 def _viton_like(root: Path, fmt: SourceFormat, splits: dict[str, tuple[str, ...]], default_category: str) -> Iterator[SourcePair]:
     flat = (root / "image").is_dir()
-    categories = _csv_categories(root)
+    categories = read_categories(root)
     for out_split, candidates in splits.items():
         if flat:
             found = next(((c, root) for c in candidates if (root / f"{c}_pairs.txt").is_file()), None)
@@ -145,12 +135,12 @@ def _viton_like(root: Path, fmt: SourceFormat, splits: dict[str, tuple[str, ...]
             s, cs = _stem(person), _stem(cloth)
             if fmt == "viton":
                 parse, label_set = base / "image-parse" / f"{s}.png", "lip"
-                pose, cmask = base / "pose" / f"{s}_keypoints.json", _first(base / "cloth-mask" / cloth, base / "cloth-mask" / f"{cs}.png")
+                pose, cmask = base / "pose" / f"{s}_keypoints.json", first_existing(base / "cloth-mask" / cloth, base / "cloth-mask" / f"{cs}.png")
                 reuse: tuple[tuple[str, Path], ...] = ()
             else:
                 parse, label_set = base / "image-parse-v3" / f"{s}.png", "cihp"
                 pose = base / "openpose_json" / f"{s}_keypoints.json"
-                cmask = _first(base / "cloth-mask" / f"{cs}.jpg", base / "cloth-mask" / f"{cs}.png")
+                cmask = first_existing(base / "cloth-mask" / f"{cs}.jpg", base / "cloth-mask" / f"{cs}.png")
                 candidates_reuse = ((AGNOSTIC, base / AGNOSTIC / f"{s}.jpg"), (AGNOSTIC_MASK, base / AGNOSTIC_MASK / f"{s}_mask.png"),
                                     (PARSE_AGNOSTIC, base / PARSE_AGNOSTIC / f"{s}.png"), (POSE_IMG, base / POSE_IMG / f"{s}_rendered.png"))
                 reuse = tuple((f, p) for f, p in candidates_reuse if p.is_file())
@@ -160,7 +150,7 @@ def _viton_like(root: Path, fmt: SourceFormat, splits: dict[str, tuple[str, ...]
 
 
 def _category(value: str | None, default: str) -> str:
-    return {"0": "upper_body", "1": "lower_body", "2": "dresses"}.get(value or "", value or default)
+    return category_name(value) if value else default
 
 
 def _dresscode(root: Path, splits: dict[str, tuple[str, ...]]) -> Iterator[SourcePair]:

@@ -52,10 +52,15 @@ def soft_region(region: Tensor, grow: float = GROW, feather: float = FEATHER) ->
     return torch.maximum(region, blurred).clamp(0, 1)
 
 
+def blend(person: Tensor, generated: Tensor, alpha: Tensor) -> Tensor:
+    """``generated`` where the weight ``alpha`` (from :func:`soft_region`) is 1, ``person`` where it is 0."""
+    alpha = alpha.to(generated.dtype)
+    return person * (1 - alpha) + generated * alpha
+
+
 def repaint(person: Tensor, generated: Tensor, region: Tensor, grow: float = GROW, feather: float = FEATHER) -> Tensor:
     """``generated`` inside the (softened) ``region``, ``person`` everywhere else; all ``[B, C, H, W]``."""
-    alpha = soft_region(region, grow, feather).to(generated.dtype)
-    return person * (1 - alpha) + generated * alpha
+    return blend(person, generated, soft_region(region, grow, feather))
 
 
 # The region reaches this share of the height beyond the person's parsed silhouette: a new garment

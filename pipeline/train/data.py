@@ -18,7 +18,6 @@ epoch never dies on a bad file halfway.
 
 from __future__ import annotations
 
-import csv
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from pipeline.dataset.layout import category_name, first_existing, read_categories
 from pipeline.log import get_logger
 from pipeline.models.repaint import tryon_region
 from pipeline.train.parse_groups import WORN_LABELS, group_onehot, worn_mask
@@ -50,8 +50,6 @@ REQUIRED_FOLDERS = (
     "agnostic-v3.2",
     "image-parse-agnostic-v3.2",
 )
-# DressCode writes the category as an integer third column of the pairs file.
-_DRESSCODE_CATEGORIES = {"0": "upper_body", "1": "lower_body", "2": "dresses"}
 _WHITE = 255
 # Without an agnostic-mask file, the try-on region is where the agnostic image is VITON-HD's grey
 # (128): JPEG moves it by a few levels, real clothing rarely sits this close on all three channels.
@@ -101,25 +99,8 @@ def split_dir(root: str | Path, split: str) -> Path:
     )
 
 
-def _first_existing(*candidates: Path) -> Path:
-    for path in candidates:
-        if path.exists():
-            return path
-    return candidates[0]
-
-
 def _optional(path: Path) -> Path | None:
     return path if path.is_file() else None
-
-
-def _read_categories(root: Path) -> dict[str, str]:
-    """Garment category per image name from ``pairs.csv`` (the augment stage's ``name,category``)."""
-    path = root / "pairs.csv"
-    if not path.is_file():
-        return {}
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    return {r["name"]: r["category"] for r in rows if r.get("name") and r.get("category")}
 
 
 def read_pairs(root: Path, base: Path, split: str, pair_mode: PairMode) -> list[tuple[str, str, str | None]]:
@@ -132,7 +113,7 @@ def read_pairs(root: Path, base: Path, split: str, pair_mode: PairMode) -> list[
     ``paired`` mode a same-named cloth, when it exists, wins over a column naming another one.
     ``unpaired`` uses the column as written and needs the file.
     """
-    pairs_file = _first_existing(root / f"{split}_pairs.txt", base / f"{split}_pairs.txt")
+    pairs_file = first_existing(root / f"{split}_pairs.txt", base / f"{split}_pairs.txt")
     rows: list[tuple[str, str, str | None]] = []
     if pairs_file.is_file():
         own_name_wins = 0
@@ -147,7 +128,7 @@ def read_pairs(root: Path, base: Path, split: str, pair_mode: PairMode) -> list[
                 own_name_wins += 1
             category = parts[2] if len(parts) > 2 else None
             if category is not None:
-                category = _DRESSCODE_CATEGORIES.get(category, category)
+                category = category_name(category)
             rows.append((person, cloth, category))
         if own_name_wins:
             log.warning("pairs file pairs people with other garments; paired mode uses each person's own "
@@ -281,7 +262,7 @@ class VitonDataset(Dataset[dict[str, Any]]):
             for folder in ("warped-cloth", "warped-mask"):
                 if not (warped_base / folder).is_dir():
                     raise DatasetLayoutError(f"{warped_base / folder} does not exist; run the warp stage first")
-        categories = _read_categories(self.root)
+        categories = read_categories(self.root)
         pairs = read_pairs(self.root, base, split, pair_mode)
         if limit is not None:
             pairs = pairs[:limit]
@@ -298,7 +279,7 @@ class VitonDataset(Dataset[dict[str, Any]]):
                 category=category,
                 image=base / "image" / person,
                 cloth=base / "cloth" / cloth,
-                cloth_mask=_first_existing(base / "cloth-mask" / f"{cstem}.jpg", base / "cloth-mask" / f"{cstem}.png"),
+                cloth_mask=first_existing(base / "cloth-mask" / f"{cstem}.jpg", base / "cloth-mask" / f"{cstem}.png"),
                 parse=base / "image-parse-v3" / f"{stem}.png",
                 pose=base / "openpose_json" / f"{stem}_keypoints.json",
                 agnostic=base / "agnostic-v3.2" / f"{stem}.jpg",

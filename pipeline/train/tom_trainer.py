@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from pipeline.models.discriminator import DiscriminatorConfig, MultiScaleDiscriminator, discriminator_loss, logits
 from pipeline.models.losses import TOMLoss, TOMLossWeights
-from pipeline.models.repaint import repaint, soft_region
+from pipeline.models.repaint import blend, soft_region
 from pipeline.models.tom import TOM, TOMConfig, TOMOutput
 from pipeline.train.config import TrainConfig
 from pipeline.train.distributed import unwrap
@@ -25,9 +25,13 @@ def tom_config(cfg: TrainConfig) -> TOMConfig:
     return TOMConfig.from_dict({"in_channels": PERSON_CHANNELS, **cfg.model})
 
 
-def composed(out: TOMOutput, batch: dict[str, Any]) -> TOMOutput:
-    """The TOM's output repainted into the person photo: it may differ from it only inside the try-on region."""
-    return TOMOutput(repaint(batch["image"], out.output, batch["agnostic_mask"]), out.rendered, out.comp_mask)
+def composed(out: TOMOutput, batch: dict[str, Any], alpha: Tensor | None = None) -> TOMOutput:
+    """The TOM's output repainted into the person photo: it may differ from it only inside the try-on region.
+
+    ``alpha`` is the region's blend weight when the caller already has it.
+    """
+    alpha = soft_region(batch["agnostic_mask"]) if alpha is None else alpha
+    return TOMOutput(blend(batch["image"], out.output, alpha), out.rendered, out.comp_mask)
 
 
 class TOMTask(TrainTask):
@@ -69,7 +73,7 @@ class TOMTask(TrainTask):
         region = soft_region(batch["agnostic_mask"])
         disc = ctx.modules.get("disc")
         with ctx.autocast():
-            out = composed(self._forward(ctx.modules["tom"], batch), batch)
+            out = composed(self._forward(ctx.modules["tom"], batch), batch, region)
             fake_feats = real_feats = None
             if disc is not None:
                 # Generator step: gradients flow through D into the TOM but D itself stays fixed
