@@ -21,6 +21,7 @@ training pairs (``--tune-pairs``): nothing is chosen on the test split that is r
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import subprocess
@@ -47,7 +48,7 @@ def recipe(args: argparse.Namespace) -> dict[str, Any]:
     gpu = args.gpu_recipe
     common = {
         "dataset": "data/import_data", "size": [256, 192], "val_split": "tune", "device": args.device,
-        "threads": 0 if gpu else 2, "workers": 4 if gpu else 0, "epochs": 1000, "checkpoint_every": 1,
+        "threads": 0 if gpu else args.threads, "workers": 4 if gpu else args.workers, "epochs": 1000, "checkpoint_every": 1,
         "sample_every": 5, "limit_val": args.tune_pairs, "log_model": False, "warmup_epochs": 0.2,
         "mlflow_experiment": "bench-viton",
     }
@@ -58,6 +59,8 @@ def recipe(args: argparse.Namespace) -> dict[str, Any]:
     tom.update(common, batch_size=32 if gpu else 8, lr=2e-4, time_budget_s=round(budget * TOM_SHARE))
     tom["model"] = {**tom["model"], "ngf": 64 if gpu else 32}
     tom["discriminator"] = {**tom["discriminator"], "ndf": 64 if gpu else 16}
+    if args.gmm_weights:
+        gmm["loss_weights"] = {**gmm["loss_weights"], **json.loads(args.gmm_weights)}
     if args.tom_weights:
         tom["loss_weights"] = {**tom["loss_weights"], **json.loads(args.tom_weights)}
     params["warp"].update(dataset="data/import_data", splits=["train", "tune", "test"], device=args.device,
@@ -116,6 +119,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--gpu-recipe", action="store_true", help="batch 32, ngf 64, data workers: the GPU recipe")
     parser.add_argument("--tom-weights", default="", help='JSON overrides of train_tom.loss_weights (ablations), e.g. \'{"ssim": 0}\'')
+    parser.add_argument("--gmm-weights", default="", help='JSON overrides of train_gmm.loss_weights, e.g. \'{"smooth": 0.1}\'')
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per stage on CPU (1 for two ablations side by side)")
+    parser.add_argument("--workers", type=int, default=0, help="data-loader worker processes on CPU")
+    parser.add_argument("--gmm-only", action="store_true",
+                        help="ablations: reuse the work folder's data; train the GMM alone for the whole budget and print "
+                        "its last validation row (L1, SSIM, warped-mask IoU on the tune split)")
     parser.add_argument("--skip-import", action="store_true", help="reuse the work folder's imported data")
     parser.add_argument("--tom-only", action="store_true",
                         help="ablations: reuse the work folder's data, GMM and warp; train the TOM alone (its budget share "
@@ -129,19 +138,29 @@ def main() -> None:
     params["evaluate"]["split"] = args.eval_split
     if args.tom_only:
         params["train_tom"]["time_budget_s"] = round(args.budget_min * 60)
+    if args.gmm_only:
+        params["train_gmm"]["time_budget_s"] = round(args.budget_min * 60)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     env = {**os.environ, "VTON_PARAMS": str(work / "params.yaml"), "PYTHONPATH": str(REPO)}
-    stale_outputs = ("data/train_tom",) if args.tom_only else ("data/train_gmm", "data/train_tom", "data/warp", "metrics")
+    stale_outputs = ("data/train_tom",) if args.tom_only else ("data/train_gmm",) if args.gmm_only else ("data/train_gmm", "data/train_tom", "data/warp", "metrics")
     for stale in stale_outputs:
         # A budget run must not resume an earlier run's checkpoints.
         subprocess.run(["rm", "-rf", str(work / stale)], check=True)
     seconds: dict[str, float] = {}
-    stages = ["train_tom", "evaluate"] if args.tom_only else ["train_gmm", "warp", "train_tom", "evaluate"]
-    if not (args.skip_import or args.tom_only):
+    stages = (["train_tom", "evaluate"] if args.tom_only else ["train_gmm"] if args.gmm_only
+              else ["train_gmm", "warp", "train_tom", "evaluate"])
+    if not (args.skip_import or args.tom_only or args.gmm_only):
         stages.insert(0, "import_data")
     for stage in stages:
         print(f"running {stage} ...", flush=True)
         seconds[stage] = run_stage(stage, work, env)
+    if args.gmm_only:
+        with (work / "metrics" / "train_gmm_history.csv").open() as f:
+            last = list(csv.DictReader(f))[-1]
+        text = f"gmm loss weights {params['train_gmm']['loss_weights']}: " + ", ".join(f"{k} {v}" for k, v in last.items())
+        (work / "report_gmm.txt").write_text(text + "\n", encoding="utf-8")
+        print(text)
+        return
     summary = json.loads((work / "metrics" / "evaluate.json").read_text(encoding="utf-8"))
     tag = "" if not args.tom_only else "_tom_" + "".join(c for c in f"{args.eval_split}_{args.tom_weights or 'default'}" if c.isalnum() or c in "_.-")
     grid_path = grid(work / "metrics" / "evaluate_samples", work / f"grid{tag}.png")

@@ -77,7 +77,10 @@ def test_gmm_stage_run_holds_params_metrics_artifacts_and_model(tracked: SimpleN
     assert run.data.params["loss_weights.smooth"] == "0.5"
     history = client.get_metric_history(run.info.run_id, "val_ssim")
     assert [m.step for m in history] == [1, 2]
-    assert {"train_l1", "train_mask", "train_smooth", "val_l1", "final_val_l1"} <= set(run.data.metrics)
+    assert {"train_l1", "train_mask", "train_smooth", "val_l1", "val_mask_iou", "final_val_l1"} <= set(run.data.metrics)
+    # The warped mask's IoU against the worn garment, per epoch: a share, logged at every validation.
+    ious = client.get_metric_history(run.info.run_id, "val_mask_iou")
+    assert [m.step for m in ious] == [1, 2] and all(0.0 <= m.value <= 1.0 for m in ious)
     artifacts = {a.path for folder in ("samples", "checkpoints") for a in client.list_artifacts(run.info.run_id, folder)}
     assert {"samples/epoch_001.png", "samples/epoch_002.png", "checkpoints/last.pt", "checkpoints/best.pt"} <= artifacts
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from pipeline.models.gmm import GMM, GMMConfig, warp
@@ -49,6 +50,14 @@ class GMMTask(TrainTask):
     def predict(self, ctx: StepContext, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
         warped, _, _ = self._forward(ctx.modules["gmm"], batch)
         return warped, worn_cloth(batch)
+
+    def validation_metrics(self, ctx: StepContext, batch: dict[str, Any]) -> dict[str, Tensor]:
+        # The warped mask's IoU against the worn garment: the measure the GMM is judged by.
+        _, wmask, _ = self._forward(ctx.modules["gmm"], batch)
+        pred, target = wmask.float() > 0.5, batch["worn_mask"] > 0.5
+        inter = (pred & target).sum(dim=(1, 2, 3)).float()
+        union = (pred | target).sum(dim=(1, 2, 3)).float()
+        return {"mask_iou": torch.where(union > 0, inter / union.clamp_min(1.0), torch.ones_like(union))}
 
     def sample_columns(self, ctx: StepContext, batch: dict[str, Any]) -> list[Tensor]:
         warped, wmask, _ = self._forward(ctx.modules["gmm"], batch)

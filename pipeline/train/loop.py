@@ -87,6 +87,10 @@ class TrainTask(ABC):
     def predict(self, ctx: StepContext, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(prediction, target)`` images in [-1, 1] for validation L1/SSIM."""
 
+    def validation_metrics(self, ctx: StepContext, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Task-specific per-sample validation measures ``{name: [B]}``, logged as ``val_<name>``."""
+        return {}
+
     @abstractmethod
     def sample_columns(self, ctx: StepContext, batch: dict[str, Any]) -> list[torch.Tensor]:
         """``[B, 3, H, W]`` images in [-1, 1] shown side by side in the sample grid."""
@@ -322,13 +326,16 @@ class Trainer:
             batch = to_device(batch, ctx.device, ctx.channels_last)
             with ctx.autocast():
                 pred, target = self.task.predict(ctx, batch)
+                extra = self.task.validation_metrics(ctx, batch)
+            for name, values in extra.items():
+                sums[name] = sums.get(name, 0.0) + float(values.float().sum())
             pred, target = pred.float(), target.float()
             sums["l1"] += float((pred - target).abs().mean(dim=(1, 2, 3)).sum())
             ssim = structural_similarity_index_measure((pred + 1) / 2, (target + 1) / 2, data_range=1.0, reduction="none")
             sums["ssim"] += float(ssim.sum())
             count += pred.shape[0]
         means = _mean_over_ranks(sums, count, self.dist)
-        return {"val_l1": means["l1"], "val_ssim": means["ssim"], "val_loss": means["l1"]}
+        return {**{f"val_{k}": v for k, v in means.items()}, "val_loss": means["l1"]}
 
     @torch.no_grad()
     def _samples(self, ctx: StepContext, batch: dict[str, Any], epoch: int) -> Path | None:
