@@ -23,12 +23,33 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every registered sub-command."""
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named on the command line (skipping ``--log-level X``), if any."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--log-level":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Build the top-level parser; only the sub-command named in ``argv`` (all when None) gets its arguments.
+
+    Command modules import torch, MediaPipe or FastAPI; importing only the chosen one keeps
+    ``vton --help`` and a bad path's error fast.
+    """
+    chosen = None if argv is None else _chosen_command(argv)
     parser = argparse.ArgumentParser(prog="vton", description="Vesaki-VTON tools")
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
+        if argv is not None and name != chosen:
+            sub.add_parser(name, help=help_text)
+            continue
         module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=module.__doc__)
         module.add_arguments(p)
@@ -39,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vton`` console script."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
     configure_logging(args.log_level)
     return int(args._run(args) or 0)
 

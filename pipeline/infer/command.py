@@ -55,10 +55,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-warped", action="store_true", help="also write <output stem>_warped.png and _mask.png")
 
 
+def _fail(message: str, status: int) -> int:
+    # One line on stderr, not a log line as well: the log handler writes to stderr too.
+    sys.stderr.write(f"vton tryon: {message}\n")
+    return status
+
+
 def _usage_error(parser_msg: str) -> int:
-    log.error("wrong usage", error=parser_msg)
-    sys.stderr.write(f"vton tryon: {parser_msg}\n")
-    return 2
+    return _fail(parser_msg, 2)
+
+
+def _read_input(path: Path, what: str) -> "object":
+    """The decoded picture at ``path``, or ``ImageRejected`` naming the file: checked before any model loads."""
+    from pipeline.io.images import ImageRejected, load_image
+
+    if not path.exists():
+        raise ImageRejected("missing_file", f"the {what} image {path} does not exist")
+    if not path.is_file():
+        raise ImageRejected("not_a_file", f"the {what} image {path} is not a file")
+    try:
+        return load_image(path)
+    except ImageRejected as exc:
+        raise ImageRejected(exc.reason, f"the {what} image {path} cannot be used ({exc.reason}: {exc.detail})") from exc
 
 
 def _list_images(folder: Path) -> list[Path]:
@@ -112,6 +130,13 @@ def run(args: argparse.Namespace) -> int:
             return _usage_error(f"pairs file {args.pairs} does not exist")
         if args.batch_size < 1:
             return _usage_error("--batch-size must be at least 1")
+    if single:
+        from pipeline.io.images import ImageRejected
+
+        try:
+            person_img, garment_img = _read_input(args.person, "person"), _read_input(args.garment, "garment")
+        except ImageRejected as exc:
+            return _fail(exc.detail, 1)
 
     from tqdm import tqdm
 
@@ -128,18 +153,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         engine = TryOnEngine.load(cfg)
     except (ModelNotFound, ValueError) as exc:
-        log.error("no model", error=str(exc))
-        sys.stderr.write(f"vton tryon: {exc}\n")
-        return 1
+        return _fail(str(exc), 1)
 
     with engine:
         if single:
             try:
-                res = engine.tryon(args.person, args.garment)
+                res = engine.tryon(person_img, garment_img)
             except TryOnError as exc:
-                log.error("try-on failed", reason=exc.reason, error=exc.message)
-                sys.stderr.write(f"vton tryon: {exc.message}\n")
-                return 1
+                return _fail(exc.message, 1)
             _write_result(res, args.output, args.save_warped)
             log.info("try-on written", output=args.output, **res.timings)
             return 0
