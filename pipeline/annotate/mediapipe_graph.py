@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.native_logs import quiet_process
+
 _BLANK = np.zeros((16, 16, 3), np.uint8)
 
 
 def process_alone(graph: Any, rgb: np.ndarray) -> Any:
     """``graph.process(rgb)`` after a blank picture has cleared what ``graph`` kept from the last one."""
     graph.process(_BLANK)
-    return graph.process(rgb)
+    return quiet_process(graph, rgb)

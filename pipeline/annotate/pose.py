@@ -49,7 +49,6 @@ also runs the plain pose model (it needs no hands or face).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +74,7 @@ from pipeline.annotate.detection_retry import detection_attempts, first_detectio
 from pipeline.annotate.mediapipe_graph import process_alone
 from pipeline.config_mapping import from_mapping
 from pipeline.log import get_logger
+from pipeline.native_logs import quiet_process, started_graph
 
 log = get_logger(__name__)
 
@@ -203,16 +203,17 @@ class PoseEstimator:
         if key not in self._models:
             import mediapipe as mp
 
-            os.environ.setdefault("GLOG_minloglevel", "2")
             if holistic:
-                self._models[key] = mp.solutions.holistic.Holistic(
+                self._models[key] = started_graph(
+                    mp.solutions.holistic.Holistic,
                     static_image_mode=True,
                     model_complexity=self.config.model_complexity,
                     min_detection_confidence=min_conf,
                     refine_face_landmarks=False,
                 )
             else:
-                self._models[key] = mp.solutions.pose.Pose(
+                self._models[key] = started_graph(
+                    mp.solutions.pose.Pose,
                     static_image_mode=True,
                     model_complexity=self.config.model_complexity,
                     min_detection_confidence=min_conf,
@@ -328,7 +329,7 @@ class PoseEstimator:
         img, pad = pad_picture(img, pad_frac)
         graph = self._model(min_conf, holistic)
         # The plain pose graph forgets each picture in static mode; Holistic does not (see mediapipe_graph).
-        res = process_alone(graph, img) if holistic else graph.process(img)
+        res = process_alone(graph, img) if holistic else quiet_process(graph, img)
         if res.pose_landmarks is None:
             return None
         h, w = img.shape[:2]

@@ -11,6 +11,7 @@ import numpy as np
 
 from pipeline.classify.config import PersonRule
 from pipeline.classify.garment import downscale
+from pipeline.native_logs import quiet_process, started_graph
 
 # The mediapipe wheel ships only the "full" landmark model; the legacy API would try to
 # download the others at run time, which this project never does.
@@ -61,14 +62,16 @@ class PersonDetector:
         import mediapipe as mp
 
         self.rule = rule
-        self._pose = mp.solutions.pose.Pose(
+        self._pose = started_graph(
+            mp.solutions.pose.Pose,
             static_image_mode=True,
             model_complexity=rule.model_complexity,
             enable_segmentation=False,
             min_detection_confidence=rule.min_detection_confidence,
         )
         self._faces = (
-            mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=rule.min_face_confidence)
+            started_graph(mp.solutions.face_detection.FaceDetection, model_selection=1,
+                          min_detection_confidence=rule.min_face_confidence)
             if rule.count_faces
             else None
         )
@@ -89,7 +92,7 @@ class PersonDetector:
         """Face boxes ``(x, y, w, h)`` as fractions of the image, largest first."""
         if self._faces is None:
             return []
-        result = self._faces.process(small)
+        result = quiet_process(self._faces, small)
         boxes = []
         for det in result.detections or []:
             b = det.location_data.relative_bounding_box
@@ -98,7 +101,7 @@ class PersonDetector:
 
     def _landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
         """``33x4`` array of (x, y, z, visibility) in fractions of ``rgb``, or None."""
-        result = self._pose.process(np.ascontiguousarray(rgb))
+        result = quiet_process(self._pose, np.ascontiguousarray(rgb))
         if not result.pose_landmarks:
             return None
         return np.array([(p.x, p.y, p.z, p.visibility) for p in result.pose_landmarks.landmark], dtype=np.float64)

@@ -18,6 +18,7 @@ import numpy as np
 
 from pipeline.binary_mask import fill_holes
 from pipeline.log import get_logger
+from pipeline.native_logs import quiet_native_logs
 
 log = get_logger(__name__)
 
@@ -74,7 +75,7 @@ def _landmarks(image: np.ndarray) -> tuple[np.ndarray, list[tuple[Point, float]]
 
     h, w = image.shape[:2]
     rgb = np.ascontiguousarray(image)
-    with _MP_LOCK:
+    with _MP_LOCK, quiet_native_logs():
         with mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0) as seg:
             person = seg.process(rgb).segmentation_mask
         with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:

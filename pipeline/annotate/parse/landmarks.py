@@ -8,6 +8,7 @@ import numpy as np
 
 from pipeline.annotate.detection_retry import DetectionAttempt, detection_attempts, first_detection, pad_picture
 from pipeline.annotate.mediapipe_graph import process_alone
+from pipeline.native_logs import started_graph
 
 # The face-mesh outline (mediapipe FACEMESH_FACE_OVAL) as one ordered closed path.
 FACE_OVAL = (
@@ -50,7 +51,7 @@ class LandmarkDetector:
         self._holistic: dict[float, object] = {}
         self.attempts = detection_attempts(min_detection_confidence, retry_min_detection_confidence, retry_pad_fraction)
         self._graph(min_detection_confidence)  # load now so a broken install fails early
-        self._selfie = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        self._selfie = started_graph(mp.solutions.selfie_segmentation.SelfieSegmentation, model_selection=0)
         self.last_attempt = ""
 
     def _graph(self, min_conf: float) -> object:
@@ -58,7 +59,8 @@ class LandmarkDetector:
         if min_conf not in self._holistic:
             import mediapipe as mp
 
-            self._holistic[min_conf] = mp.solutions.holistic.Holistic(
+            self._holistic[min_conf] = started_graph(
+                mp.solutions.holistic.Holistic,
                 static_image_mode=True,
                 model_complexity=self._complexity,
                 enable_segmentation=True,
