@@ -138,7 +138,7 @@ def test_psnr_agrees_with_torchmetrics() -> None:
 def test_lpips_loads_only_from_a_local_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     net, reason = load_lpips("alex", "")
-    assert net is None and "torch hub cache" in reason
+    assert net is None and "torch hub cache" in reason and "vton weights fetch alexnet" in reason
     net, reason = load_lpips("alex", str(tmp_path / "nope.pth"))
     assert net is None and "lpips_weights" in reason
     import torchvision

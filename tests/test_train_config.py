@@ -50,5 +50,6 @@ def test_perceptual_loss_without_vgg_weights_names_the_param(tmp_path: Path, mon
 
     with pytest.raises(SystemExit) as exit_info:
         train_tom.main()
-    assert str(exit_info.value.code).startswith("VGG19 weights not found") and "train_tom.vgg_weights" in str(exit_info.value.code)
+    assert str(exit_info.value.code).startswith("VGG19 weights not found") and "train_tom.vgg_weights" in str(exit_info.value.code) \
+        and "vton weights fetch vgg19" in str(exit_info.value.code)
     assert not (tmp_path / "data").exists()

@@ -20,6 +20,8 @@ log = get_logger(__name__)
 # torchvision's file names for the LPIPS backbones (what torch.hub would cache them as).
 LPIPS_BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+# `vton weights fetch` names (pipeline/weights.py holds their sources).
+_FETCH_KEYS = {"alexnet-owt-7be5be79.pth": "alexnet", "vgg16-397923af.pth": "vgg16", INCEPTION_FILE: "inception"}
 
 
 def hub_file(name: str) -> Path:
@@ -34,7 +36,8 @@ def _locate(param_value: str, default_name: str, param: str) -> tuple[Path | Non
     path = hub_file(default_name)
     if path.is_file():
         return path, None
-    return None, f"{default_name} is not in the torch hub cache ({path.parent}); set evaluate.{param} to the file"
+    return None, (f"{default_name} is not in the torch hub cache ({path.parent}); set evaluate.{param} to the file, "
+                  f"or run `vton weights fetch {_FETCH_KEYS.get(default_name, 'all')}`")
 
 
 class LPIPSNet(nn.Module):

@@ -41,7 +41,8 @@ class VGG19Features(nn.Module):
         if not path.is_file() and not allow_random:
             raise MissingWeightsError(
                 f"VGG19 weights not found at {path}; set train_tom.vgg_weights to a {VGG19_FILE} file or place it "
-                "in the torch hub cache, or set train_tom.loss_weights.perceptual and .style to 0."
+                "in the torch hub cache (`vton weights fetch vgg19` downloads it there), or set "
+                "train_tom.loss_weights.perceptual and .style to 0."
             )
         # torchvision's own VGG19 ("E") layer list, without the 120M-parameter classifier we never use.
         self.features = make_layers(cfgs["E"])[: max(LAYERS.values()) + 1]
