@@ -121,6 +121,55 @@ def test_parse_agnostic_removes_upper_labels_keeps_the_rest(person) -> None:
         assert ((pa == label) == (parse == label)).all(), f"label {label} changed"
 
 
+# Per category: the labels the grey must cover, and those it must leave exactly as they are.
+_CATEGORY_RULES = {
+    "upper_body": ((UPPER_CLOTHES, NECK), (FACE, 2, PANTS, 16, 17, 18, 19)),
+    "lower_body": ((PANTS, 16, 17), (FACE, 2, UPPER_CLOTHES, LEFT_ARM, RIGHT_ARM, 18, 19)),
+    "dresses": ((UPPER_CLOTHES, NECK, PANTS, 16, 17), (FACE, 2, 18, 19)),
+}
+
+
+@pytest.mark.parametrize("category", sorted(_CATEGORY_RULES))
+def test_each_category_greys_its_garment_and_keeps_the_rest(person, category: str) -> None:
+    rgb, parse, kp = person
+    res = make_agnostic(rgb, parse, kp, category=category)
+    covered, kept = _CATEGORY_RULES[category]
+    for label in covered:
+        region = parse == label
+        assert region.any() and (res.mask[region] == 255).all(), f"{category}: label {label} not covered"
+    height = parse.shape[0]
+    hands = np.isin(parse, (LEFT_ARM, RIGHT_ARM)) & (np.arange(height)[:, None] >= HAND_TOP * height)
+    for label in kept:
+        region = parse == label
+        if category != "lower_body" and label in (LEFT_ARM, RIGHT_ARM):
+            region &= hands
+        assert not res.mask[region].any() and (res.image[region] == rgb[region]).all(), f"{category}: label {label} touched"
+    assert not res.mask[hands].any(), f"{category}: hands touched"
+    # The parse agnostic drops exactly what the new garment may replace.
+    pa = res.parse_agnostic
+    assert not np.isin(pa, tuple(label for label in covered if label not in (16, 17))).any()
+    for label in kept:
+        if label not in (LEFT_ARM, RIGHT_ARM):
+            assert ((pa == label) == (parse == label)).all(), f"{category}: parse label {label} changed"
+
+
+def test_lower_body_grey_reaches_above_the_hips_but_not_the_chest(person) -> None:
+    rgb, parse, kp = person
+    mask = make_agnostic(rgb, parse, kp, category="lower_body").mask > 0
+    height, width = parse.shape
+    cols = mask[:, int(0.5 * width)]
+    rows = np.nonzero(cols)[0]
+    # Hips at 0.55, shoulders at 0.27: the waist band rises a quarter of the way (to ~0.48),
+    # but the shirt itself is kept, so on the body's centre line the grey starts where the shirt ends.
+    assert rows.min() >= int(0.55 * height) - 1 and rows.max() >= int(0.90 * height)
+
+
+def test_unknown_category_is_refused(person) -> None:
+    rgb, parse, kp = person
+    with pytest.raises(ValueError, match="unknown garment category"):
+        make_agnostic(rgb, parse, kp, category="shoes")
+
+
 def test_radii_scale_with_resolution() -> None:
     small = make_agnostic(*synthetic_person(384, 512))
     large = make_agnostic(*synthetic_person(768, 1024))

@@ -9,6 +9,14 @@ The shapes are deliberately larger than the garment so its silhouette cannot
 be read off the grey area. The parse-agnostic map removes the upper-clothes,
 neck and (near the pose) arm labels the same way.
 
+Lower-body garments and dresses follow Dress Code's practice. For ``lower_body`` the grey
+covers the legs' garment region from just above the hips down to the ankles (bands along the
+legs, a waist band, the crotch between hips and knees, and the worn pants or skirt with a
+margin), keeping the upper garment, the arms and hands, and the shoes. For ``dresses`` it
+covers the upper-body shapes and the lower-body shapes together: shoulders down, arms
+included, hands and shoes kept. The parse agnostic removes the labels the new garment may
+replace in the same way (the legs too, as the new garment may be longer than the old).
+
 The published sizes are pixels of a 1024-pixel-high image; here every radius
 is derived from the shoulder width (image agnostic) or from the image height
 (parse agnostic), so the rule gives the same relative mask at any resolution.
@@ -23,6 +31,7 @@ import cv2
 import numpy as np
 
 from pipeline.annotate.body25 import L_ELBOW, L_HIP, L_SHOULDER, L_WRIST, MID_HIP, R_ELBOW, R_HIP, R_SHOULDER, R_WRIST
+from pipeline.categories import DRESSES, LOWER_BODY, UPPER_BODY, check_category
 from pipeline.annotate.body25 import NECK as NECK_KP  # NECK is the CIHP neck label here
 from pipeline.config_mapping import check_keys
 from pipeline.skip import SkipItem
@@ -37,6 +46,22 @@ NUM_LABELS = 20
 HEAD_LABELS = (SUNGLASSES, FACE)
 LOWER_LABELS = (PANTS, SKIRT, LEFT_LEG, RIGHT_LEG, LEFT_SHOE, RIGHT_SHOE)
 UPPER_LABELS = (UPPER_CLOTHES, DRESS, COAT)
+SHOE_LABELS = (LEFT_SHOE, RIGHT_SHOE)
+ARM_LABELS = (LEFT_ARM, RIGHT_ARM)
+LEG_LABELS = (LEFT_LEG, RIGHT_LEG)
+# The garments each category replaces (with a margin in the grey) ...
+WORN_BY_CATEGORY = {
+    UPPER_BODY: UPPER_LABELS + (NECK,),
+    LOWER_BODY: (PANTS, SKIRT),
+    DRESSES: UPPER_LABELS + (NECK, PANTS, SKIRT),
+}
+# ... and what the grey never covers: for a lower-body garment the top stays, with the arms.
+KEPT_BY_CATEGORY = {
+    UPPER_BODY: HEAD_LABELS + LOWER_LABELS,
+    LOWER_BODY: HEAD_LABELS + (HAIR, UPPER_CLOTHES, COAT) + ARM_LABELS + SHOE_LABELS,
+    DRESSES: HEAD_LABELS + SHOE_LABELS,
+}
+R_KNEE, R_ANKLE, L_KNEE, L_ANKLE = 10, 11, 13, 14  # BODY_25
 
 # BODY_25 keypoint indices.
 
@@ -53,6 +78,10 @@ _SHOULDER_TO_R = 1 / 16  # HR-VITON: r = shoulder length / 16 + 1
 _PARSE_ARM_HALF_WIDTH = 5  # parse agnostic: arm segments r*10 wide
 _PARSE_JOINT_RADIUS = 15  # ... with discs of r*15 at shoulder and elbow
 _PARSE_WRIST_RADIUS = 4  # ... and r*4 at the wrist, so the hand survives
+
+_LEG_HALF_WIDTH = 7  # lower body: leg bands r*14 wide, knee and ankle discs of radius r*7
+_WAIST_RISE = 0.25  # the waist band reaches this share of the hip-to-shoulder distance above the hips
+_PARSE_LEG_HALF_WIDTH = 9  # parse agnostic: leg skin within r*9 of the leg bones is removed
 
 # Typical (hip centre - shoulder centre) distance over shoulder width in VITON-HD
 # photos, used only to place hips that the pose could not see (half-body shots).
@@ -116,8 +145,9 @@ def make_agnostic(
     parse: np.ndarray,
     body25: np.ndarray,
     config: AgnosticConfig = AgnosticConfig(),
+    category: str = UPPER_BODY,
 ) -> AgnosticResult:
-    """Grey out the upper garment, arms and neck of ``rgb``; see the module docstring.
+    """Grey out what a garment of ``category`` may replace in ``rgb``; see the module docstring.
 
     ``parse`` holds CIHP ids with the image's height and width; ``body25`` is a
     (25,3) array of pixel x, y and confidence (an (18,3) COCO array is also
@@ -135,24 +165,29 @@ def make_agnostic(
     if kp.shape != (25, 3):
         raise ValueError(f"keypoints must be (25,3) BODY_25 or (18,3) COCO, got {kp.shape}")
 
+    check_category(category)
     height, width = parse.shape
     pts, present, estimated = _complete_keypoints(kp, config, width)
     shoulder = float(np.linalg.norm(pts[L_SHOULDER] - pts[R_SHOULDER]))
     r = shoulder * _SHOULDER_TO_R + height / config.reference_height
 
-    drawn = _pose_shapes(pts, present, r, (height, width))
+    drawn = np.zeros((height, width), dtype=np.uint8)
+    if category in (UPPER_BODY, DRESSES):
+        drawn |= _pose_shapes(pts, present, r, (height, width))
+    if category in (LOWER_BODY, DRESSES):
+        drawn |= _leg_shapes(pts, present, r, (height, width))
     if config.cover_garment_margin > 0:
-        # Garments wider than the pose shapes (loose coats, flared sleeves) would
+        # Garments wider than the pose shapes (loose coats, flared sleeves, wide skirts) would
         # otherwise show; the margin keeps their outline from being traced exactly.
-        garment = _has_label(parse, UPPER_LABELS + (NECK,)).astype(np.uint8)
+        garment = _has_label(parse, WORN_BY_CATEGORY[category]).astype(np.uint8)
         k = max(1, int(round(r * config.cover_garment_margin))) * 2 + 1
         drawn |= cv2.dilate(garment, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
 
-    parse_agn, parse_arm_mask = _parse_agnostic(parse, pts, present, config)
-    keep = _has_label(parse, HEAD_LABELS + LOWER_LABELS)
-    if config.keep_hands:
+    parse_agn, parse_arm_mask = _parse_agnostic(parse, pts, present, config, category)
+    keep = _has_label(parse, KEPT_BY_CATEGORY[category])
+    if config.keep_hands and category != LOWER_BODY:
         # Hands are the arm pixels the parse agnostic keeps: beyond the wrist disc.
-        keep |= _has_label(parse, (LEFT_ARM, RIGHT_ARM)) & ~parse_arm_mask
+        keep |= _has_label(parse, ARM_LABELS) & ~parse_arm_mask
     mask = (drawn.astype(bool) & ~keep)
 
     image = rgb.copy()
@@ -251,14 +286,62 @@ def _pose_shapes(pts: np.ndarray, present: np.ndarray, r: float, size: tuple[int
     return canvas
 
 
+def _leg_shapes(pts: np.ndarray, present: np.ndarray, r: float, size: tuple[int, int]) -> np.ndarray:
+    """The lower-body grey (1 inside): waist band, crotch, leg bands and discs down to the ankles.
+
+    Legs the pose did not see (a photo cut at the thighs) get no band; the worn garment's own
+    labels, dilated by the caller, then bound the grey.
+    """
+    canvas = np.zeros(size, dtype=np.uint8)
+    hip_mid = (pts[R_HIP] + pts[L_HIP]) / 2
+    rise = ((pts[R_SHOULDER] + pts[L_SHOULDER]) / 2 - hip_mid) * _WAIST_RISE
+    half = r * _LEG_HALF_WIDTH
+    # Waist band from the hips up: trousers sit above the hip joints the pose marks.
+    band = np.array([pts[R_HIP] + rise, pts[L_HIP] + rise, pts[L_HIP], pts[R_HIP]])
+    cv2.fillPoly(canvas, [np.round(band).astype(np.int32)], 1)
+    _segment(canvas, pts[R_HIP], pts[L_HIP], r * _HIP_LINE_HALF_WIDTH)
+    for hip in (R_HIP, L_HIP):
+        _disc(canvas, pts[hip], half, half)
+    if present[R_KNEE] and present[L_KNEE]:
+        crotch = np.round(pts[[R_HIP, L_HIP, L_KNEE, R_KNEE]]).astype(np.int32)
+        cv2.fillPoly(canvas, [crotch], 1)
+    for hip, knee, ankle in ((R_HIP, R_KNEE, R_ANKLE), (L_HIP, L_KNEE, L_ANKLE)):
+        prev = hip
+        for joint in (knee, ankle):
+            if not present[joint]:
+                break
+            _segment(canvas, pts[prev], pts[joint], half)
+            _disc(canvas, pts[joint], half, half)
+            prev = joint
+    return canvas
+
+
 def _parse_agnostic(
-    parse: np.ndarray, pts: np.ndarray, present: np.ndarray, config: AgnosticConfig
+    parse: np.ndarray, pts: np.ndarray, present: np.ndarray, config: AgnosticConfig, category: str = UPPER_BODY,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Remove upper-garment, neck and near-pose arm labels; return the map and the arm-removal mask."""
+    """Remove the labels a garment of ``category`` may replace; return the map and the arm-removal mask.
+
+    Upper body (and dresses): upper garment, neck and arm labels near the pose. Lower body (and
+    dresses): pants, skirt, and leg skin near the leg bones (the new garment may be longer).
+    """
     height = parse.shape[0]
     r = config.parse_arm_radius * height / config.reference_height
     out = parse.copy()
     arm = np.zeros(parse.shape, dtype=np.uint8)
+    if category in (LOWER_BODY, DRESSES):
+        legs = np.zeros(parse.shape, dtype=np.uint8)
+        for hip, knee, ankle in ((R_HIP, R_KNEE, R_ANKLE), (L_HIP, L_KNEE, L_ANKLE)):
+            prev = hip
+            for joint in (knee, ankle):
+                if not (present[prev] and present[joint]):
+                    break
+                _segment(legs, pts[prev], pts[joint], r * _PARSE_LEG_HALF_WIDTH)
+                _disc(legs, pts[joint], r * _PARSE_LEG_HALF_WIDTH, r * _PARSE_LEG_HALF_WIDTH)
+                prev = joint
+        out[legs.astype(bool) & _has_label(parse, LEG_LABELS)] = BACKGROUND
+        out[_has_label(parse, (PANTS, SKIRT))] = BACKGROUND
+        if category == LOWER_BODY:
+            return out, arm.astype(bool)
     # Each chain runs from the opposite shoulder along one arm, as HR-VITON draws it.
     # Both arm labels are cleared inside both chains: on back views and with
     # crossed arms the parser's left/right can disagree with the pose's.

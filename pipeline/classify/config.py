@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.categories import CATEGORIES  # re-exported by pipeline.classify
 from pipeline.config_mapping import check_keys, from_mapping
-
-CATEGORIES: tuple[str, ...] = ("upper_body", "lower_body", "dresses")
 
 # Words looked up in a product's category and name; plurals ("shirts", "dresses") match too.
 DEFAULT_KEYWORDS: dict[str, list[str]] = {

@@ -193,7 +193,7 @@ class ImportJob:
             agn = None
             if not {AGNOSTIC, AGNOSTIC_MASK, PARSE_AGNOSTIC} <= set(reused):
                 try:
-                    agn = make_agnostic(rgb, labels, body, self.agnostic)
+                    agn = make_agnostic(rgb, labels, body, self.agnostic, category=pair.category)
                 except AgnosticError as exc:
                     return ItemResult.skipped(pair.name, exc.reason, exc.detail)
             base = self.out_root / pair.split

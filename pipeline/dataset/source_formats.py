@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from pipeline.categories import CATEGORIES
 from pipeline.dataset.layout import (
     AGNOSTIC,
     AGNOSTIC_MASK,
@@ -33,7 +34,7 @@ from pipeline.dataset.layout import (
 SourceFormat = Literal["viton", "vitonhd", "dresscode"]
 FORMATS: tuple[str, ...] = ("viton", "vitonhd", "dresscode")
 PoseKind = Literal["openpose", "dresscode"]
-DRESSCODE_CATEGORIES = ("upper_body", "lower_body", "dresses")
+DRESSCODE_CATEGORIES = CATEGORIES  # Dress Code keeps one folder per category, named as the project names them
 # Dress Code writes keypoints for 384x512 pictures of its 768x1024 photos.
 DRESSCODE_KEYPOINT_WIDTH = 384
 # Where each output split may come from, first existing wins (VITON-style releases call it val).
