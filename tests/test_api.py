@@ -223,10 +223,21 @@ def test_client_name_and_content_type_are_not_trusted(client: httpx.Client, pict
     (json.dumps({"output_format": "gif"}), "output_format"),
     (json.dumps({"return_mask": True, "colour": "red"}), "colour"),
     (json.dumps([1, 2]), "JSON object"),
+    (json.dumps({"category": "shoes"}), "category"),
 ])
 def test_bad_options_are_422(client: httpx.Client, pictures: dict[str, bytes], options: str, needle: str) -> None:
     resp = client.post(TRYON, files=_files(pictures["grace"], pictures["red_tee"]), data={"options": options})
     assert needle in _error(resp, 422, "invalid_options")
+
+
+def test_category_the_model_was_not_trained_for_is_422(client: httpx.Client, pictures: dict[str, bytes]) -> None:
+    # The bundle's models record no categories: they are taken as upper-body models.
+    resp = client.post(TRYON, files=_files(pictures["grace"], pictures["red_tee"]), data={"options": json.dumps({"category": "dresses"})})
+    message = _error(resp, 422, "category_not_trained")
+    assert "upper_body" in message and "dresses" in message
+    ok = client.post(TRYON, files=_files(pictures["grace"], pictures["red_tee"]), data={"options": json.dumps({"category": "upper_body"})})
+    assert ok.status_code == 200, ok.text[:300]
+    assert ok.json()["metadata"]["category"] == "upper_body"
 
 
 def test_missing_field_is_422_in_the_api_error_shape(client: httpx.Client, pictures: dict[str, bytes]) -> None:

@@ -272,3 +272,19 @@ def test_training_layout_finds_gmm_and_size(bundle: Path, tmp_path: Path) -> Non
     shutil.rmtree(tmp_path / "data" / "train_gmm")
     with pytest.raises(ModelNotFound, match="dvc repro train_gmm"):
         load_models(EngineConfig(model=str(tmp_path / "data/train_tom/model"), device="cpu"))
+
+
+def test_engine_uses_and_enforces_the_trained_categories(tmp_path: Path, garment: Path) -> None:
+    root = write_random_bundle(tmp_path / "lower", SIZE)
+    meta = json.loads((root / "tom" / "meta.json").read_text())
+    (root / "tom" / "meta.json").write_text(json.dumps({**meta, "categories": ["lower_body"]}))
+    with TryOnEngine.load(EngineConfig(model=str(root), device="cpu")) as eng:
+        assert eng.categories == ("lower_body",)
+        # No category given: a one-category model takes the garment as its own category.
+        assert eng.tryon(_grace(), garment).metadata["category"] == "lower_body"
+        with pytest.raises(TryOnError) as info:
+            eng.tryon(_grace(), garment, "upper_body")
+        assert info.value.reason == "category_not_trained" and "lower_body" in info.value.message
+    rc = main(["tryon", "--person", str(_grace()), "--garment", str(garment), "--output", str(tmp_path / "o.png"),
+               "--model", str(root), "--category", "dresses"])
+    assert rc == 1 and not (tmp_path / "o.png").exists()

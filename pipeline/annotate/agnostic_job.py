@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -19,13 +19,19 @@ from pipeline.io.images import ImageRejected, encode_jpeg
 
 @dataclass(frozen=True)
 class AgnosticJob:
-    """Agnostic image, its mask and the parse agnostic of one person, from image, parse and pose."""
+    """Agnostic image, its mask and the parse agnostic of one person, from image, parse and pose.
+
+    ``categories`` maps an image's file name to the category of the garment it is paired with
+    (the pairs table's column); names it lacks get ``default_category``.
+    """
 
     config: AgnosticConfig
     image_root: Path
     parse_root: Path
     pose_root: Path
     out_root: Path
+    categories: dict[str, str] = field(default_factory=dict)
+    default_category: str = "upper_body"
 
     def __call__(self) -> Callable[[ImageItem], ItemResult]:
         from pipeline.annotate.openpose_format import read_openpose_json
@@ -55,15 +61,18 @@ class AgnosticJob:
             if labels.shape != rgb.shape[:2]:
                 return ItemResult.skipped(item.name, "parse_size_mismatch", f"{labels.shape} vs {rgb.shape[:2]}")
             try:
-                res = make_agnostic(rgb, labels, person.body, self.config)
+                category = self.categories.get(item.path.name, self.default_category)
+                res = make_agnostic(rgb, labels, person.body, self.config, category=category)
             except AgnosticError as exc:
                 return ItemResult.skipped(item.name, exc.reason, exc.detail)
+            except ValueError as exc:  # a category the rule does not know
+                return ItemResult.skipped(item.name, "unknown_category", str(exc))
             base = self.out_root / item.split
             write_file(file_path(base, AGNOSTIC, item.stem), encode_jpeg(Image.fromarray(res.image)))
             mask_rgb = Image.fromarray(res.mask).convert("RGB")  # VITON-HD ships the mask as RGB PNG
             write_file(file_path(base, AGNOSTIC_MASK, item.stem), png_bytes(mask_rgb))
             write_file(file_path(base, PARSE_AGNOSTIC, item.stem), png_bytes(to_palette_image(res.parse_agnostic)))
-            flags = tuple(f"estimated_{k}" for k in res.estimated_keypoints)
+            flags = tuple(f"estimated_{k}" for k in res.estimated_keypoints) + (f"category_{category}",)
             return ItemResult(item.name, ok=True, flags=flags)
 
         return run

@@ -85,7 +85,7 @@ class ServerState:
                 if self.jobs.stopping:
                     raise ShuttingDown()
                 try:
-                    future = self.pool.submit(engine.tryon, person, garment, wait=True, timeout=1.0)
+                    future = self.pool.submit(engine.tryon, person, garment, options.category, wait=True, timeout=1.0)
                     break
                 except QueueFull:
                     continue
@@ -180,7 +180,8 @@ def create_app(config: ApiConfig | None = None, engine_factory: EngineFactory | 
         person = await read_upload(person_image, "person_image", state.limits, config.max_upload_bytes)
         garment = await read_upload(garment_image, "garment_image", state.limits, config.max_upload_bytes)
         try:
-            result = await asyncio.wait_for(state.pool.run(engine.tryon, person, garment), config.inference_timeout_s)
+            result = await asyncio.wait_for(state.pool.run(engine.tryon, person, garment, opts.category),
+                                            config.inference_timeout_s)
         except QueueFull:
             raise ApiError(503, "queue_full", f"{state.pool.capacity} try-ons are already running or waiting; retry shortly",
                            headers={"Retry-After": str(config.retry_after_s)}) from None

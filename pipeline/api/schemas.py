@@ -17,6 +17,9 @@ class TryOnOptions(BaseModel):
     output_format: Literal["jpeg", "png"] | None = Field(None, description="result encoding (default from config: jpeg)")
     quality: int | None = Field(None, ge=MIN_QUALITY, le=MAX_QUALITY, description="JPEG quality, 85-100")
     return_mask: bool = Field(False, description="also return the garment area as a PNG mask")
+    category: Literal["upper_body", "lower_body", "dresses"] | None = Field(
+        None, description="the garment's category (default: the model's, or the garment's outline for a model trained "
+        "on several); one the model was not trained for is answered 422 category_not_trained")
 
 
 class ErrorDetail(BaseModel):

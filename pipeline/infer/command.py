@@ -23,6 +23,7 @@ import csv
 import sys
 from pathlib import Path
 
+from pipeline.categories import CATEGORIES
 from pipeline.log import get_logger
 
 log = get_logger(__name__)
@@ -52,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--annotate-height", type=int, help="height pose/parse run at (default: model height, at least 512)")
     model.add_argument("--threads", type=int, default=0, help="CPU threads for the models (default: library default)")
     model.add_argument("--no-paste-back", action="store_true", help="use the model output everywhere, not only on the garment area")
+    parser.add_argument("--category", choices=CATEGORIES, default=None,
+                        help="the garment's category (default: the model's own, or, for a model trained on several, "
+                        "the garment's outline)")
     parser.add_argument("--save-warped", action="store_true", help="also write <output stem>_warped.png and _mask.png")
 
 
@@ -158,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     with engine:
         if single:
             try:
-                res = engine.tryon(person_img, garment_img)
+                res = engine.tryon(person_img, garment_img, args.category)
             except TryOnError as exc:
                 return _fail(exc.message, 1)
             _write_result(res, args.output, args.save_warped)
@@ -181,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
             chunk = max(args.batch_size, 1) * 4
             for start in range(0, len(pairs), chunk):
                 part = pairs[start:start + chunk]
-                for (person, garment), res in zip(part, engine.tryon_many(part, args.batch_size, progress=bar)):
+                for (person, garment), res in zip(part, engine.tryon_many(part, args.batch_size, progress=bar, category=args.category)):
                     if isinstance(res, TryOnError):
                         failures.append((str(person), str(garment), res.reason, res.message))
                         log.warning("pair failed", person=person, garment=garment, reason=res.reason, error=res.message)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pipeline.categories import UPPER_BODY
 from pipeline.infer.models import LoadedModels, environment, load_models
 from pipeline.infer.prepare import Annotator, PreparedPair, crop_box
 from pipeline.infer.types import EngineConfig, TryOnError, TryOnResult
@@ -93,11 +94,18 @@ class TryOnEngine:
 
     # ------------------------------------------------------------ steps
 
-    def prepare(self, person: ImageLike, garment: ImageLike) -> PreparedPair:
-        """Annotate one pair into model inputs; raises :class:`TryOnError`."""
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """Garment categories the loaded models were trained for (models that record none: upper body)."""
+        recorded = self.models.metadata.get("categories")
+        return tuple(recorded) if recorded else (UPPER_BODY,)
+
+    def prepare(self, person: ImageLike, garment: ImageLike, category: str | None = None) -> PreparedPair:
+        """Annotate one pair into model inputs for ``category`` (None: see :meth:`Annotator.prepare`);
+        raises :class:`TryOnError`."""
         p, g = _open(person, "person"), _open(garment, "garment")
         with self._annotate_lock:
-            return self.annotator.prepare(p, g, self.size, self.config.annotate_height)
+            return self.annotator.prepare(p, g, self.size, self.config.annotate_height, category, self.categories)
 
     @torch.no_grad()
     def run_models(self, person: torch.Tensor, cloth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, float]]:
@@ -130,17 +138,18 @@ class TryOnEngine:
             alpha_a = (soft_region(region)[0, 0].numpy() * 255).round().astype(np.uint8)
             alpha = _map_back(alpha_a, pair.annotate_size, (w, h), cv2.INTER_LINEAR).astype(np.float32) / 255.0
             image = cv2.blendLinear(image, np.ascontiguousarray(pair.person_rgb), alpha, 1.0 - alpha)
-        meta = {"backend": self.config.backend, "size": list(self.size), "input_size": [w, h],
+        meta = {"backend": self.config.backend, "size": list(self.size), "input_size": [w, h], "category": pair.category,
                 "annotate_size": list(pair.annotate_size), "device": str(self.models.device), **self.models.metadata}
         return TryOnResult(Image.fromarray(image), Image.fromarray(mask, mode="L"), Image.fromarray(warped),
                            {k: round(v, 4) for k, v in timings.items()}, meta)
 
     # ------------------------------------------------------------ public API
 
-    def tryon(self, person: ImageLike, garment: ImageLike) -> TryOnResult:
-        """Dress ``person`` in ``garment``; the result has the person picture's size. Raises :class:`TryOnError`."""
+    def tryon(self, person: ImageLike, garment: ImageLike, category: str | None = None) -> TryOnResult:
+        """Dress ``person`` in ``garment`` (of ``category``; None: the model's, or the garment's outline when
+        the model knows several); the result has the person picture's size. Raises :class:`TryOnError`."""
         t0 = time.perf_counter()
-        pair = self.prepare(person, garment)
+        pair = self.prepare(person, garment, category)
         t1 = time.perf_counter()
         out, wc, wm, steps = self.run_models(pair.person.unsqueeze(0), pair.cloth.unsqueeze(0))
         timings = {"annotate": t1 - t0, **steps}
@@ -149,7 +158,7 @@ class TryOnEngine:
         return result
 
     def tryon_many(self, pairs: Iterable[tuple[ImageLike, ImageLike]], batch_size: int = 4,
-                   progress: Any = None) -> list[TryOnResult | TryOnError]:
+                   progress: Any = None, category: str | None = None) -> list[TryOnResult | TryOnError]:
         """Try on every ``(person, garment)``, running the models ``batch_size`` pairs at a time.
 
         Returns one entry per pair in order: a :class:`TryOnResult`, or the :class:`TryOnError`
@@ -189,7 +198,7 @@ class TryOnEngine:
         for i, (person, garment) in enumerate(pairs):
             t0 = time.perf_counter()
             try:
-                pair = self.prepare(person, garment)
+                pair = self.prepare(person, garment, category)
             except TryOnError as exc:
                 results[i] = exc
                 if progress is not None:

@@ -110,7 +110,16 @@ def _load_torch_folders(gmm_dir: Path, tom_dir: Path, device: torch.device) -> t
 
     gmm = GMMExport(load_model(gmm_dir, "gmm", device)).eval()  # type: ignore[arg-type]
     tom = TOMExport(load_model(tom_dir, "tom", device)).eval()  # type: ignore[arg-type]
-    return gmm, tom, {"tom": str(tom_dir), "gmm": str(gmm_dir)}
+    return gmm, tom, {"tom": str(tom_dir), "gmm": str(gmm_dir), **_categories_from(tom_dir / "meta.json")}
+
+
+def _categories_from(meta_path: Path) -> dict[str, Any]:
+    """``{"categories": [...]}`` as the training stage recorded them in ``meta.json``; {} when it did not."""
+    try:
+        recorded = json.loads(meta_path.read_text(encoding="utf-8")).get("categories")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {"categories": [str(c) for c in recorded]} if isinstance(recorded, list) and recorded else {}
 
 
 def mlflow_client(tracking_uri: str = "") -> Any | None:
@@ -194,9 +203,14 @@ def _load_registered(cfg: EngineConfig, client: Any, tom_uri: str, device: torch
         # The download URI is a plain artifact location: loading needs no global tracking state.
         exported = mlflow.pytorch.load_model(client.get_model_version_download_uri(v.name, v.version), map_location=device)
         loaded[kind] = _eager_twin(client, v.run_id, kind, exported, device)
+    try:
+        local = client.download_artifacts(tom_v.run_id, "model_folder/meta.json", tempfile.mkdtemp(prefix="vton-meta-"))
+        categories = _categories_from(Path(local))
+    except Exception:  # noqa: BLE001 - a run without the file: the default category
+        categories = {}
     size = cfg.size or _run_size(client, tom_v.run_id) or DEFAULT_SIZE
     meta = {"tom": f"models:/{tom_v.name}/{tom_v.version}", "gmm": f"models:/{gmm_v.name}/{gmm_v.version}",
-            "tom_run_id": tom_v.run_id, "gmm_run_id": gmm_v.run_id}
+            "tom_run_id": tom_v.run_id, "gmm_run_id": gmm_v.run_id, **categories}
     return LoadedModels(loaded["gmm"], loaded["tom"], size, device, meta)
 
 
@@ -226,7 +240,7 @@ def _load_onnx_folder(folder: Path, cfg: EngineConfig) -> LoadedModels:
     size = cfg.size or tuple(manifest["size"])
     if tuple(manifest["size"]) != tuple(size):
         raise ValueError(f"the ONNX models in {folder} were exported at {manifest['size']}, not {list(size)}; re-export with --size")
-    meta = {"onnx": str(folder), **{k: v for k, v in manifest.items() if k in ("tom", "gmm", "opset")}}
+    meta = {"onnx": str(folder), **{k: v for k, v in manifest.items() if k in ("tom", "gmm", "opset", "categories")}}
     return LoadedModels(OnnxFn(folder / GMM_ONNX, cfg.threads), OnnxFn(folder / TOM_ONNX, cfg.threads),
                         (int(size[0]), int(size[1])), torch.device("cpu"), meta)
 

@@ -84,6 +84,8 @@ def export_onnx(models: "LoadedModels", target: str | Path, opset: int = 17, tol
     target = Path(target)
     manifest: dict[str, Any] = {"size": list(size), "opset": opset, "tolerance": tolerance,
                                 "tom": models.metadata.get("tom", ""), "gmm": models.metadata.get("gmm", ""), "max_abs_diff": {}}
+    if models.metadata.get("categories"):
+        manifest["categories"] = list(models.metadata["categories"])
     with atomic_dir(target) as tmp:
         for name, module, channels in (("gmm", models.warp, GMM_IN), ("tom", models.tom, TOM_IN)):
             if _is_exported(module):

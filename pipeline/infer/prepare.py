@@ -10,6 +10,7 @@ cloth padding) and masked with the cloth-mask engine at the same size.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ from pipeline.annotate.cloth_mask import ClothMaskConfig, ClothMaskError, cloth_
 from pipeline.annotate.parse import NoPersonFound, ParseConfig, ParseError, build_parser
 from pipeline.annotate.pose import PoseConfig, PoseEstimator
 from pipeline.augment.letterbox import letterbox
+from pipeline.categories import CATEGORIES, UPPER_BODY
 from pipeline.infer.types import TryOnError
 from pipeline.models.repaint import tryon_region
 from pipeline.train.data import fit_box
@@ -42,6 +44,7 @@ class PreparedPair:
     person_rgb: np.ndarray  # the input photo, HxWx3 uint8, its own size
     keep_mask: np.ndarray  # annotate-size bool: the try-on region (the agnostic's grey near the person), where the models draw
     annotate_size: tuple[int, int]  # (height, width)
+    category: str = "upper_body"  # the garment category the pair was prepared for
 
 
 def annotate_size(model_size: tuple[int, int], annotate_height: int | None) -> tuple[int, int]:
@@ -92,8 +95,11 @@ class Annotator:
         self.pose.close()
         self.parser.close()
 
-    def garment(self, garment: Image.Image, work: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
-        """``[4, H, W]`` cloth and mask at the model ``size``; raises ``TryOnError(garment_mask_failed)``."""
+    def garment(self, garment: Image.Image, work: tuple[int, int], size: tuple[int, int]) -> tuple[torch.Tensor, str]:
+        """(``[4, H, W]`` cloth and mask at the model ``size``, the category its outline suggests);
+        raises ``TryOnError(garment_mask_failed)``."""
+        from pipeline.classify.category import category_from_silhouette
+
         rgb = letterbox(np.asarray(garment.convert("RGB")), (work[1], work[0]), "white")
         try:
             mask = cloth_mask(rgb, self.cloth_cfg)
@@ -101,9 +107,11 @@ class Annotator:
             raise TryOnError("garment_mask_failed", f"no garment found on a plain background ({exc.reason}: {exc.detail})") from exc
         small = np.asarray(Image.fromarray(mask).resize((size[1], size[0]), Image.Resampling.BILINEAR))
         m = torch.from_numpy((small >= 128).astype(np.float32)).unsqueeze(0)
-        return cloth_input({"cloth": _to_tensor(rgb, size).unsqueeze(0), "cloth_mask": m.unsqueeze(0)})[0]
+        guessed, _ = category_from_silhouette(mask > 127)
+        return cloth_input({"cloth": _to_tensor(rgb, size).unsqueeze(0), "cloth_mask": m.unsqueeze(0)})[0], guessed
 
-    def person(self, person: Image.Image, work: tuple[int, int], size: tuple[int, int]) -> tuple[torch.Tensor, np.ndarray]:
+    def person(self, person: Image.Image, work: tuple[int, int], size: tuple[int, int],
+               category: str = "upper_body") -> tuple[torch.Tensor, np.ndarray]:
         """(``[41, H, W]`` person representation at ``size``, annotate-size mask of the greyed area).
 
         Raises ``TryOnError`` with reason ``no_person`` when pose or parse find nobody and
@@ -124,7 +132,7 @@ class Annotator:
         except ParseError as exc:
             raise TryOnError("parse_failed", f"human parsing failed: {exc}") from exc
         try:
-            agn = make_agnostic(rgb, labels, body, self.agnostic_cfg)
+            agn = make_agnostic(rgb, labels, body, self.agnostic_cfg, category=category)
         except AgnosticError as exc:
             raise TryOnError("agnostic_failed", f"the garment area could not be hidden ({exc.reason}: {exc.detail})") from exc
         scale = size[0] / work[0]
@@ -141,15 +149,30 @@ class Annotator:
         return person_input(batch)[0], region[0, 0].numpy() > 0.5
 
     def prepare(self, person: Image.Image, garment: Image.Image, size: tuple[int, int],
-                annotate_height: int | None = None) -> PreparedPair:
-        """Both inputs of one pair at the model ``size`` (height, width)."""
+                annotate_height: int | None = None, category: str | None = None,
+                trained: Sequence[str] = (UPPER_BODY,)) -> PreparedPair:
+        """Both inputs of one pair at the model ``size`` (height, width).
+
+        ``category`` None takes the garment's from its outline. A category outside ``trained``
+        (what the models learnt) raises ``TryOnError(category_not_trained)`` before the person
+        is annotated.
+        """
         for name, img in (("person", person), ("garment", garment)):
             if min(img.size) < 16:
                 raise TryOnError("bad_size", f"the {name} image is {img.size[0]}x{img.size[1]}, too small to try on")
+        if category is not None and category not in CATEGORIES:
+            raise TryOnError("unknown_category", f"category {category!r} is not one of {list(CATEGORIES)}")
         work = annotate_size(size, annotate_height)
-        cloth = self.garment(garment, work, size)
-        rep, keep = self.person(person, work, size)
-        return PreparedPair(rep, cloth, np.asarray(person.convert("RGB")), keep, work)
+        cloth, guessed = self.garment(garment, work, size)
+        # A model that knows one category takes every garment as that one: the outline rule is
+        # a guess, and refusing a top because it looked like a dress would help nobody.
+        chosen = category or (trained[0] if len(trained) == 1 else guessed)
+        if chosen not in trained:
+            how = "given" if category else "read from the garment's outline; pass the category to override"
+            raise TryOnError("category_not_trained", f"the loaded model was trained for {list(trained)}, not {chosen} "
+                             f"({how})")
+        rep, keep = self.person(person, work, size, chosen)
+        return PreparedPair(rep, cloth, np.asarray(person.convert("RGB")), keep, work, chosen)
 
 
 def crop_box(src: tuple[int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:

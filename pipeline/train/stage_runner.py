@@ -88,7 +88,9 @@ def run_training_stage(kind: str, cfg: TrainConfig, paths: StagePaths, warped_ro
             model = result.modules[task.main_module]
             save_model(paths.model, kind, model, task.model_cfg,
                        meta={"params_hash": cfg.params_hash(), "best_epoch": result.best_epoch,
-                             "best_val_loss": result.best_val, "size": list(cfg.size)})
+                             "best_val_loss": result.best_val, "size": list(cfg.size),
+                             # What the engine may try on with this model (it refuses other categories).
+                             "categories": sorted({p.category for p in getattr(train_set, "pairs", [])})})
             metrics = _final_metrics(result, train_set, val_set, cfg, time.perf_counter() - started)
             write_json(paths.metrics_json, metrics)
             run.log_metrics({f"final_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=cfg.epochs)
