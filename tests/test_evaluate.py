@@ -61,6 +61,9 @@ def test_stage_writes_metrics_baselines_samples_and_mlflow_run(project: Path, tm
 
     summary = json.loads((project / "metrics/evaluate.json").read_text())
     assert summary["pairs"] == 3 and summary["size"] == SIZE
+    # All three pairs are tops: the one category's block repeats the overall figures.
+    assert set(summary["per_category"]) == {"upper_body"} and summary["per_category"]["upper_body"]["pairs"] == 3
+    assert abs(summary["per_category"]["upper_body"]["model"]["ssim"] - summary["model"]["ssim"]) < 1e-5
     model, base = summary["model"], summary["baselines"]
     for block in (model, base["agnostic"], base["warped_paste"]):
         assert 0 < block["ssim"] <= 1 and block["psnr"] > 0
@@ -166,3 +169,15 @@ def test_config_rejects_unknown_keys() -> None:
     with pytest.raises(ValueError, match="unknown evaluate param"):
         EvaluateConfig.from_dict({"batchsize": 2})
     assert EvaluateConfig.from_dict({"size": [64, 48]}).size == (64, 48)
+
+
+def test_per_category_means_keep_categories_apart() -> None:
+    from pipeline.evaluate.run import SYSTEMS, per_category
+    from pipeline.evaluate.paired import PAIRED_METRICS
+
+    def row(category: str, value: float) -> dict:
+        return {"category": category, "warped_mask_iou": value, **{f"{s}_{m}": value for s in SYSTEMS for m in PAIRED_METRICS}}
+
+    out = per_category([row("dresses", 0.2), row("upper_body", 0.6), row("dresses", 0.4)])
+    assert out["dresses"]["pairs"] == 2 and abs(out["dresses"]["model"]["ssim"] - 0.3) < 1e-9
+    assert out["upper_body"]["warped_mask_iou"] == 0.6 and "lower_body" not in out

@@ -184,6 +184,18 @@ def _registered_versions(cfg: EvaluateConfig, models: LoadedModels) -> dict[str,
     return found
 
 
+def per_category(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Pairs, warped-mask IoU and every system's paired means, per garment category of the per-pair rows."""
+    out: dict[str, dict[str, Any]] = {}
+    for category in sorted({r["category"] for r in rows}):
+        mine = [r for r in rows if r["category"] == category]
+        block: dict[str, Any] = {"pairs": len(mine), "warped_mask_iou": mean_or_none([r["warped_mask_iou"] for r in mine])}
+        for s in SYSTEMS:
+            block[s] = {m: mean_or_none([r[f"{s}_{m}"] for r in mine]) for m in PAIRED_METRICS}
+        out[category] = block
+    return out
+
+
 def evaluate(cfg: EvaluateConfig, outputs: EvaluateOutputs = EvaluateOutputs()) -> dict[str, Any]:
     """Run the evaluation and write the JSON summary, per-pair CSV and sample grids; returns the summary."""
     started = time.perf_counter()
@@ -239,6 +251,7 @@ def evaluate(cfg: EvaluateConfig, outputs: EvaluateOutputs = EvaluateOutputs()) 
             summary["model"] = block
         else:
             summary.setdefault("baselines", {})[s] = block
+    summary["per_category"] = per_category(rows)
     summary["unavailable"] = unavailable
     summary["models"] = {k: v for k, v in models.metadata.items()}
     summary["registered_versions"] = _registered_versions(cfg, models)
