@@ -16,6 +16,7 @@ from pipeline.log import configure_logging
 # name -> (module, help). The module provides ``add_arguments(parser)`` and ``run(args) -> int``.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo-shop": ("pipeline.demoshop.command", "serve the embedded demo catalogue on 127.0.0.1"),
+    "annotate": ("pipeline.annotate.command", "annotate your own photos into a VITON-HD layout folder"),
     "validate": ("pipeline.dataset.validate_command", "check a VITON-HD-layout data set"),
     "serve": ("pipeline.api.command", "serve the try-on REST API (FastAPI; docs at /docs)"),
     "tryon": ("pipeline.infer.command", "dress a person in a garment (one pair or a folder)"),

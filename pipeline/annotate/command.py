@@ -1,0 +1,68 @@
+"""Annotate your own photos into a VITON-HD / HR-VITON layout folder, for this project or any try-on code.
+
+  vton annotate --persons photos/ [--garments shop/] [--pairs pairs.txt | --categories cats.csv | --category dresses] --out DATA
+
+Writes DATA/<split>/{image, image-parse-v3, openpose_json, openpose_img, agnostic-v3.2,
+agnostic-mask, image-parse-agnostic-v3.2, cloth, cloth-mask} and DATA/<split>_pairs.txt
+("person garment category" per line), with the same code as the DVC stages. Without --pairs
+the n-th person (sorted by name) is paired with the n-th garment. A garment's category comes
+from the pairs file's third column, else --categories (CSV garment,category), else --category,
+else its outline. Pictures that cannot be used are listed in DATA/failures.csv with the step
+and the reason; the rest are written. A second run skips what is already there.
+`vton validate DATA` checks the result.
+
+Exit status: 0 when at least one person was annotated, 1 when none was, 2 for wrong usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline.categories import CATEGORIES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``vton annotate``."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--persons", type=Path, required=True, help="folder of person photos")
+    parser.add_argument("--garments", type=Path, help="folder of in-shop garment shots (plain background)")
+    parser.add_argument("--pairs", type=Path, help="'person garment [category]' per line (file names in the two folders)")
+    parser.add_argument("--categories", type=Path, help="CSV 'garment,category' (category of each garment)")
+    parser.add_argument("--category", choices=CATEGORIES, help="one category for every garment")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (created; reused by a second run)")
+    parser.add_argument("--split", default="test", help="split folder written under --out (default test)")
+    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(1024, 768),
+                        help="height and width every picture is letterboxed to (default 1024 768, VITON-HD's)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes per step (default 1)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Annotate; print a summary line; see the module docstring for the exit status."""
+    from pipeline.annotate.folder import AnnotateConfig, annotate_folder
+    from pipeline.annotate.parallel import WorkerInitError
+
+    for flag, path in (("--persons", args.persons), ("--garments", args.garments)):
+        if path is not None and not path.is_dir():
+            sys.stderr.write(f"vton annotate: {flag} {path} is not a folder\n")
+            return 2
+    for flag, path in (("--pairs", args.pairs), ("--categories", args.categories)):
+        if path is not None and not path.is_file():
+            sys.stderr.write(f"vton annotate: {flag} {path} does not exist\n")
+            return 2
+    try:
+        cfg = AnnotateConfig(persons=args.persons, garments=args.garments, pairs=args.pairs, categories=args.categories,
+                             category=args.category, out=args.out, split=args.split, workers=args.workers,
+                             size=(int(args.size[0]), int(args.size[1])))
+        report = annotate_folder(cfg)
+    except (ValueError, FileNotFoundError) as exc:
+        sys.stderr.write(f"vton annotate: {exc}\n")
+        return 2
+    except WorkerInitError as exc:
+        sys.stderr.write(f"vton annotate: the annotators could not start ({exc})\n")
+        return 1
+    people = report.written.get("agnostic", 0) + report.reused.get("agnostic", 0)
+    sys.stdout.write(f"annotated {people} persons, {report.pairs} pairs into {args.out}; "
+                     f"{len(report.failures)} failures listed in {args.out / 'failures.csv'}\n")
+    return 0 if people else 1
