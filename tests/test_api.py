@@ -184,6 +184,8 @@ SAME = 1.5
 
 
 def test_health_reports_the_loaded_model(client: httpx.Client) -> None:
+    head = client.head("/api/v1/health")  # load balancers probe with HEAD
+    assert head.status_code == 200 and head.content == b""
     body = client.get("/api/v1/health").json()
     assert body["status"] == "ok" and body["model_loaded"] is True
     assert body["gpu_available"] == torch.cuda.is_available()
@@ -224,10 +226,23 @@ def test_client_name_and_content_type_are_not_trusted(client: httpx.Client, pict
     (json.dumps({"return_mask": True, "colour": "red"}), "colour"),
     (json.dumps([1, 2]), "JSON object"),
     (json.dumps({"category": "shoes"}), "category"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"quality": ' + "9" * 5000 + "}", "cannot be read"),
 ])
 def test_bad_options_are_422(client: httpx.Client, pictures: dict[str, bytes], options: str, needle: str) -> None:
     resp = client.post(TRYON, files=_files(pictures["grace"], pictures["red_tee"]), data={"options": options})
     assert needle in _error(resp, 422, "invalid_options")
+
+
+def test_duplicate_field_is_422(client: httpx.Client, pictures: dict[str, bytes]) -> None:
+    files = [("person_image", ("a.jpg", pictures["grace"], "image/jpeg")), ("person_image", ("b.jpg", pictures["grace"], "image/jpeg")),
+             ("garment_image", ("g.png", pictures["red_tee"], "image/png"))]
+    assert "person_image" in _error(client.post(TRYON, files=files), 422, "duplicate_field")
+
+
+def test_oversized_options_field_is_413(client: httpx.Client, pictures: dict[str, bytes]) -> None:
+    resp = client.post(TRYON, files=_files(pictures["grace"], pictures["red_tee"]), data={"options": " " * 1_100_000})
+    _error(resp, 413, "upload_too_large")
 
 
 def test_category_the_model_was_not_trained_for_is_422(client: httpx.Client, pictures: dict[str, bytes]) -> None:
@@ -451,6 +466,11 @@ def test_guard_refuses_internal_addresses(image_server: str) -> None:
         with pytest.raises(UrlRefused):
             check_url(url)
     check_url(f"{image_server}/grace.jpg", allow_private=True)
+    check_url("http://[::1]:8080/x.jpg", allow_private=True)  # IPv6 loopback is loopback, not "reserved"
+    with pytest.raises(UrlRefused, match=r"resolves to 0\.0\.0\.0, an unspecified address"):
+        check_url("http://0.0.0.0/")
+    with pytest.raises(UrlRefused, match="a loopback address"):
+        check_url("http://[::1]/")
     with pytest.raises(UrlRefused):
         check_url("http://169.254.169.254/", allow_private=True)
     # The connection itself refuses, whatever checked (or did not check) the URL before.
@@ -479,6 +499,8 @@ def test_serve_command_without_model_starts_and_explains(tmp_path: Path, image_s
                     assert proc.poll() is None and time.monotonic() < deadline, "vton serve did not come up"
                     time.sleep(0.2)
             assert health["model_loaded"] is False and health["status"] == "degraded"
+            # Not ready: 503 for probes, with the same JSON for people.
+            assert c.get("/api/v1/health").status_code == 503 and c.head("/api/v1/health").status_code == 503
             assert "--model" in health["detail"]
             msg = _error(c.post(TRYON, files=_files(b"x", b"y")), 503, "model_not_loaded")
             assert "--model" in msg

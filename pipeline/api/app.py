@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, File, Form, Request, Response, UploadFile
 from PIL import Image
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -107,6 +107,10 @@ def _parse_options(raw: str | None) -> TryOnOptions:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ApiError(422, "invalid_options", f"options is not valid JSON ({exc.msg} at character {exc.pos})") from exc
+    except (ValueError, RecursionError) as exc:
+        # A 5000-digit integer (Python's int-size guard) or JSON nested thousands deep.
+        what = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+        raise ApiError(422, "invalid_options", f"options cannot be read ({what})") from None
     if not isinstance(data, dict):
         raise ApiError(422, "invalid_options", "options must be a JSON object")
     try:
@@ -175,6 +179,10 @@ def create_app(config: ApiConfig | None = None, engine_factory: EngineFactory | 
         """Dress the person in the garment; the result has the person photo's size."""
         t0 = time.perf_counter()
         state = state_of(request)
+        form = await request.form()  # already parsed by FastAPI for the fields above: no second read
+        for name in ("person_image", "garment_image", "options"):
+            if len(form.getlist(name)) > 1:
+                raise ApiError(422, "duplicate_field", f"{name} was sent {len(form.getlist(name))} times; send it once")
         opts = _parse_options(options)
         engine = state.require_engine()
         person = await read_upload(person_image, "person_image", state.limits, config.max_upload_bytes)
@@ -193,17 +201,23 @@ def create_app(config: ApiConfig | None = None, engine_factory: EngineFactory | 
         encoded = await run_in_threadpool(encode_result, result, fmt, quality, return_mask)
         return TryOnResponse(processing_time=round(time.perf_counter() - t0, 4), **encoded)
 
-    @app.get(f"{API_PREFIX}/health", response_model=HealthResponse, tags=["service"])
-    async def health(request: Request) -> HealthResponse:
-        """Whether a model is loaded, whether a GPU is visible, and the version."""
+    @app.get(f"{API_PREFIX}/health", response_model=HealthResponse, tags=["service"],
+             responses={503: {"model": HealthResponse, "description": "no model loaded (status degraded)"}})
+    async def health(request: Request, response: Response) -> HealthResponse:
+        """Whether a model is loaded (HTTP 503 while none is), whether a GPU is visible, and the version."""
         import torch
 
         state = state_of(request)
         loaded = state.engine is not None
+        if not loaded:
+            response.status_code = 503
         return HealthResponse(status="ok" if loaded else "degraded", model_loaded=loaded,
                               gpu_available=torch.cuda.is_available(), version=state.version,
                               queue_in_flight=state.pool.in_flight, queue_capacity=state.pool.capacity,
                               detail=None if loaded else state.load_error)
+
+    # Load balancers probe with HEAD: the same answer without a body (one operation in the docs).
+    app.add_api_route(f"{API_PREFIX}/health", health, methods=["HEAD"], include_in_schema=False)
 
     @app.post(f"{API_PREFIX}/batch", response_model=BatchAccepted, status_code=202, responses=_ERRORS, tags=["batch"])
     async def batch(request: Request, body: BatchRequest) -> BatchAccepted:

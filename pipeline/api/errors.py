@@ -53,9 +53,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "upload_too_large"}
-        return JSONResponse(error_body(codes.get(exc.status_code, f"http_{exc.status_code}"), str(exc.detail)),
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        status, detail = exc.status_code, str(exc.detail)
+        if status == 400 and "maximum size" in detail:
+            # Starlette's multipart parser: a form field (options) over its part-size limit.
+            status = 413
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "upload_too_large"}
+        return JSONResponse(error_body(codes.get(status, f"http_{status}"), detail), status_code=status,
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

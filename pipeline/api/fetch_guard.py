@@ -38,19 +38,21 @@ def address_refusal(ip: IpAddress, allow_private: bool = False) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if ip.is_unspecified:
-        return "unspecified address"
+        return "an unspecified address"
     if ip.is_link_local:
-        return "link-local address"
+        return "a link-local address"
     if ip.is_multicast:
-        return "multicast address"
-    if ip.is_reserved:
-        return "reserved address"
+        return "a multicast address"
+    # Loopback before reserved: Python counts ::1 as reserved (it lies in ::/8), which would
+    # refuse IPv6 loopback even where loopback is allowed.
     if ip.is_loopback:
-        return None if allow_private else "loopback address"
+        return None if allow_private else "a loopback address"
+    if ip.is_reserved:
+        return "a reserved address"
     if ip.is_private:
-        return None if allow_private else "private address"
+        return None if allow_private else "a private address"
     if not ip.is_global:
-        return "reserved address"  # e.g. 100.64.0.0/10, carrier-grade NAT
+        return "a reserved address"  # e.g. 100.64.0.0/10, carrier-grade NAT
     return None
 
 
@@ -67,7 +69,7 @@ def resolve_allowed(host: str, port: int, allow_private: bool = False) -> list[s
         why = address_refusal(ipaddress.ip_address(addr.split("%", 1)[0]), allow_private)
         if why:
             # One bad answer refuses the host: a rebinding resolver may hand it out next time.
-            raise UrlRefused("forbidden_address", f"{host} resolves to {addr}, a {why}")
+            raise UrlRefused("forbidden_address", f"{host} resolves to {addr}, {why}")
     return addresses
 
 
