@@ -526,3 +526,32 @@ def test_serve_command_refuses_bad_config_and_taken_port(tmp_path: Path) -> None
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         assert main(["serve", "--port", str(taken.getsockname()[1]), "--model", str(tmp_path / "absent")]) == 1
+
+
+def test_queue_is_checked_before_decoding_and_abandoned_requests_free_their_slot(bundle: Path, pictures: dict[str, bytes]) -> None:
+    config = ApiConfig(max_upload_bytes=300_000, max_image_pixels=1_000_000, workers=1, queue_size=1, engine={"device": "cpu"})
+    app = create_app(config, lambda: TryOnEngine.load(EngineConfig(model=str(bundle), device="cpu")))
+    release = threading.Event()
+    with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as c:
+        pool = app.state.vton.pool
+        pool.submit(release.wait, 60)  # the only worker is busy
+        try:
+            # A request queued behind it whose client gives up ...
+            with pytest.raises(httpx.TimeoutException):
+                httpx.post(f"{server.url}{TRYON}", files=_files(pictures["grace"], pictures["red_tee"]), timeout=2.0)
+            # ... is dropped from the queue: its slot is free again while the worker is still busy.
+            deadline = time.monotonic() + 10
+            while pool.in_flight > 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert pool.in_flight == 1
+            pool.submit(release.wait, 60)  # now the line is full
+            # The queue is checked first: even bytes that are no image get the 503, decoded or not.
+            resp = c.post(TRYON, files=_files(b"not an image at all", pictures["red_tee"]))
+            _error(resp, 503, "queue_full")
+            assert resp.headers["Retry-After"]
+        finally:
+            release.set()
+        deadline = time.monotonic() + 10
+        while pool.in_flight and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert c.post(TRYON, files=_files(pictures["grace"], pictures["red_tee"])).status_code == 200

@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,7 @@ from pipeline.api.fetch_guard import UrlRefused, check_url
 from pipeline.api.inference import InferencePool, QueueFull
 from pipeline.api.schemas import (BatchAccepted, BatchRequest, BatchStatus, ErrorResponse, HealthResponse,
                                   TryOnOptions, TryOnResponse)
-from pipeline.api.uploads import FORM_OVERHEAD, read_upload
+from pipeline.api.uploads import FORM_OVERHEAD, PixelBudget, read_upload
 from pipeline.infer.engine import TryOnEngine
 from pipeline.infer.types import EngineConfig, TryOnError
 from pipeline.io.images import ImageLimits
@@ -60,6 +61,7 @@ class ServerState:
     limits: ImageLimits
     pool: InferencePool
     jobs: BatchJobs
+    decode_budget: PixelBudget
     engine: TryOnEngine | None = None
     load_error: str = "the model is still loading"
     version: str = field(default_factory=package_version)
@@ -93,6 +95,29 @@ class ServerState:
             return encode_result(result, fmt, quality, return_mask)
 
         return run
+
+
+class ClientGone(Exception):
+    """The client disconnected before its try-on started; the queued work was dropped."""
+
+
+async def _unless_client_gone(request: Request, future: "Future[Any]", timeout_s: float) -> Any:
+    """The try-on's result; queued work whose client has disconnected is cancelled, so it stops holding a slot.
+
+    Work already running cannot be interrupted (the models are not cancellable) and finishes.
+    """
+    waiting = asyncio.wrap_future(future)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise asyncio.TimeoutError()
+        done, _ = await asyncio.wait({waiting}, timeout=min(0.25, left))
+        if done:
+            return waiting.result()
+        if await request.is_disconnected() and future.cancel():
+            log.info("client gone, queued try-on dropped", path=request.url.path)
+            raise ClientGone()
 
 
 def default_engine_factory(config: ApiConfig) -> EngineFactory:
@@ -140,7 +165,7 @@ def create_app(config: ApiConfig | None = None, engine_factory: EngineFactory | 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = ServerState(config, limits, InferencePool(config.workers, config.queue_size),
-                            BatchJobs(config.batch, limits))
+                            BatchJobs(config.batch, limits), PixelBudget(config.max_decoding_pixels))
         app.state.vton = state
         try:
             state.engine = await asyncio.to_thread(factory)
@@ -185,14 +210,22 @@ def create_app(config: ApiConfig | None = None, engine_factory: EngineFactory | 
                 raise ApiError(422, "duplicate_field", f"{name} was sent {len(form.getlist(name))} times; send it once")
         opts = _parse_options(options)
         engine = state.require_engine()
-        person = await read_upload(person_image, "person_image", state.limits, config.max_upload_bytes)
-        garment = await read_upload(garment_image, "garment_image", state.limits, config.max_upload_bytes)
         try:
-            result = await asyncio.wait_for(state.pool.run(engine.tryon, person, garment, opts.category),
-                                            config.inference_timeout_s)
+            # The queue first: a refused request decodes nothing.
+            slot = state.pool.reserve()
         except QueueFull:
             raise ApiError(503, "queue_full", f"{state.pool.capacity} try-ons are already running or waiting; retry shortly",
                            headers={"Retry-After": str(config.retry_after_s)}) from None
+        try:
+            with slot:
+                person = await read_upload(person_image, "person_image", state.limits, config.max_upload_bytes,
+                                           state.decode_budget, config.max_working_side)
+                garment = await read_upload(garment_image, "garment_image", state.limits, config.max_upload_bytes,
+                                            state.decode_budget, config.max_working_side)
+                future = slot.submit(engine.tryon, person, garment, opts.category)
+                result = await _unless_client_gone(request, future, config.inference_timeout_s)
+        except ClientGone:
+            return Response(status_code=499)  # nobody reads it (nginx's "client closed request")
         except TryOnError as exc:
             raise ApiError(422, exc.reason, exc.message) from exc
         except asyncio.TimeoutError:

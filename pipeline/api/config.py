@@ -63,6 +63,12 @@ class ApiConfig:
     max_image_pixels: int = 25_000_000
     max_image_side: int = 8_000
     min_image_side: int = 32
+    # Pixels being decoded at once across all requests (a 25 Mpx PNG costs ~0.3 GB while it decodes);
+    # requests beyond it wait their turn instead of growing the server's memory.
+    max_decoding_pixels: int = 50_000_000
+    # Decoded photos are shrunk to this longest side at once (the models run far smaller; the
+    # result then has the shrunk size). 0 keeps every photo at its own size.
+    max_working_side: int = 2048
     workers: int = 1  # inference threads; the engine's own locks overlap one's annotation with another's model pass
     queue_size: int = 8
     retry_after_s: int = 5
@@ -75,6 +81,10 @@ class ApiConfig:
     def __post_init__(self) -> None:
         if self.max_upload_bytes < 1 or self.max_image_pixels < 1 or self.max_image_side < 1:
             raise ValueError("max_upload_bytes, max_image_pixels and max_image_side must be >= 1")
+        if self.max_decoding_pixels < self.max_image_pixels:
+            raise ValueError("max_decoding_pixels must be at least max_image_pixels (one image must fit)")
+        if self.max_working_side < 0:
+            raise ValueError("max_working_side must be >= 0")
         if self.min_image_side < 1:
             raise ValueError("min_image_side must be >= 1")
         if self.workers < 1:

@@ -57,6 +57,27 @@ class InferencePool:
             self._in_flight -= 1
         self._slots.release()
 
+    def reserve(self) -> "Reservation":
+        """Take a slot now (or raise :class:`QueueFull`) for work whose inputs are still to be prepared.
+
+        A request checks the queue before it decodes its uploads, so a refused request costs
+        nothing; :meth:`Reservation.run` then uses the slot, and closing it unused gives it back.
+        """
+        if not self._slots.acquire(blocking=False):
+            raise QueueFull()
+        with self._lock:
+            self._in_flight += 1
+        return Reservation(self)
+
+    def _submit_reserved(self, fn: Callable[..., T], *args: Any) -> "Future[T]":
+        try:
+            future = self._executor.submit(fn, *args)
+        except BaseException:
+            self._release(None)
+            raise
+        future.add_done_callback(self._release)
+        return future
+
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Await ``fn(*args)`` on a worker without blocking the event loop; :class:`QueueFull` when full."""
         return await asyncio.wrap_future(self.submit(fn, *args))
@@ -64,3 +85,33 @@ class InferencePool:
     def shutdown(self) -> None:
         """Let running try-ons finish, drop the waiting ones."""
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class Reservation:
+    """A slot taken by :meth:`InferencePool.reserve`: used once by :meth:`run`, or given back by :meth:`close`."""
+
+    def __init__(self, pool: InferencePool) -> None:
+        self._pool: InferencePool | None = pool
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> "Future[T]":
+        """Queue ``fn(*args)`` in the reserved slot; the slot is freed when it ends (or is cancelled unstarted)."""
+        if self._pool is None:
+            raise RuntimeError("this reservation was already used or closed")
+        pool, self._pool = self._pool, None
+        return pool._submit_reserved(fn, *args)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Await ``fn(*args)`` on a worker in the reserved slot."""
+        return await asyncio.wrap_future(self.submit(fn, *args))
+
+    def close(self) -> None:
+        """Give the slot back if :meth:`run` never used it."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool._release(None)
+
+    def __enter__(self) -> "Reservation":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -52,8 +52,11 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def decode_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
+def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), max_side: int = 0) -> Image.Image:
     """Decode bytes into an upright 8-bit RGB image or raise :class:`ImageRejected`.
+
+    ``max_side`` > 0 shrinks the result to that longest side; a JPEG is then decoded at a
+    reduced scale from the start (libjpeg's DCT scaling), so its full size never sits in memory.
 
     Handles EXIF orientation, CMYK, palette, 16-bit, grayscale and alpha
     (composited on white, the usual catalogue background). Truncated files are
@@ -70,6 +73,9 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Imag
             img = Image.open(io.BytesIO(data))
             width, height = img.size
             _check_size(width, height, limits)
+            if max_side and max(width, height) > max_side and img.format == "JPEG":
+                scale = max_side / max(width, height)
+                img.draft("RGB", (int(width * scale) + 1, int(height * scale) + 1))
             img.load()
     except ImageRejected:
         raise
@@ -78,7 +84,10 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Imag
         raise ImageRejected(reason, str(exc)) from exc
     except (ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ImageRejected("undecodable_image", str(exc)) from exc
-    return normalise(img, limits)
+    img = normalise(img, limits)
+    if max_side and max(img.size) > max_side:
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return img
 
 
 def normalise(img: Image.Image, limits: ImageLimits = ImageLimits()) -> Image.Image:
