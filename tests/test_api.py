@@ -555,3 +555,27 @@ def test_queue_is_checked_before_decoding_and_abandoned_requests_free_their_slot
         while pool.in_flight and time.monotonic() < deadline:
             time.sleep(0.1)
         assert c.post(TRYON, files=_files(pictures["grace"], pictures["red_tee"])).status_code == 200
+
+
+def test_a_dripping_server_costs_its_item_its_deadline_not_the_job(bundle: Path, image_server: str) -> None:
+    from tests.test_fetch_deadline import _serve
+
+    drip = _serve("drip")
+    drip_url, _ = next(drip)
+    config = ApiConfig(engine={"device": "cpu"}, batch=BatchConfig(allow_private_urls=True, download_timeout_s=2.0,
+                                                                    read_timeout_s=8.0, retries=1))
+    app = create_app(config, lambda: TryOnEngine.load(EngineConfig(model=str(bundle), device="cpu")))
+    items = [{"person_url": drip_url, "garment_url": f"{image_server}/tee.png"},
+             {"person_url": f"{image_server}/grace.jpg", "garment_url": f"{image_server}/tee.png"}]
+    try:
+        with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as c:
+            t0 = time.monotonic()
+            job = _wait_done(c, c.post("/api/v1/batch", json={"items": items}).json()["job_id"])
+            took = time.monotonic() - t0
+    finally:
+        drip.close()
+    first, second = job["items"]
+    assert first["status"] == "error" and first["error"]["code"] == "download_failed" and "timeout" in first["error"]["message"]
+    assert second["status"] == "ok"
+    # Cut at its 2 s deadline (not retried, not waiting for 100 kB at 5 bytes/s); the good item went meanwhile.
+    assert 1.5 <= first["processing_time"] <= 4.5 and took < 30

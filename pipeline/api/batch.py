@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ from pipeline.infer.types import TryOnError
 from pipeline.io.images import ImageLimits
 from pipeline.log import get_logger
 from pipeline.scrape.config import HttpConfig
-from pipeline.scrape.fetch import Fetcher, FetchError
+from pipeline.scrape.fetch import Fetcher, FetchError, HostThrottle
 
 log = get_logger(__name__)
 
@@ -152,13 +152,18 @@ class BatchJobs:
         result = fetcher.get(url, max_bytes=self.config.download_max_bytes, accept=None, check=redirect_check, kind="image")
         return decode_upload(result.body, what, self.image_limits, self.config.download_max_bytes)
 
-    def _run_item(self, job: Job, item: ItemState, fetcher: Fetcher) -> None:
-        t0 = time.perf_counter()
+    def _fetch_pair(self, item: ItemState, throttle: HostThrottle) -> tuple[Image.Image, Image.Image]:
+        """Both pictures of ``item`` (in a download thread; each download has its own deadline)."""
+        with guarded_session(self.config.allow_private_urls) as session:
+            fetcher = Fetcher(self._http, throttle=throttle, session=session)
+            return (self._download(fetcher, item.person_url, "person image"),
+                    self._download(fetcher, item.garment_url, "garment image"))
+
+    def _run_item(self, job: Job, item: ItemState, pictures: "Future[tuple[Image.Image, Image.Image]]", t0: float) -> None:
         error: dict[str, str] | None = None
         encoded: dict[str, Any] | None = None
         try:
-            person = self._download(fetcher, item.person_url, "person image")
-            garment = self._download(fetcher, item.garment_url, "garment image")
+            person, garment = pictures.result()
             encoded = job.run_pair(person, garment)
         except UrlRefused as exc:
             error = {"code": "url_refused", "message": exc.message}
@@ -188,13 +193,21 @@ class BatchJobs:
     def _run(self, job: Job) -> None:
         with job.lock:
             job.status = "running"
-        session = guarded_session(self.config.allow_private_urls)
+        ahead = self.config.download_workers
+        throttle = HostThrottle()
+        downloads = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="vton-download")
         try:
-            fetcher = Fetcher(self._http, session=session)
-            for item in job.items:
-                self._run_item(job, item, fetcher)
+            # Up to `ahead` items download while the current one is tried on: a slow server costs
+            # its own items their deadline, not the whole job its time; memory stays bounded.
+            pending: dict[int, tuple["Future[tuple[Image.Image, Image.Image]]", float]] = {}
+            for k, item in enumerate(job.items):
+                for j in range(k, min(len(job.items), k + ahead)):
+                    if j not in pending:
+                        pending[j] = (downloads.submit(self._fetch_pair, job.items[j], throttle), time.perf_counter())
+                future, started = pending.pop(k)
+                self._run_item(job, item, future, started)
         finally:
-            session.close()
+            downloads.shutdown(wait=True, cancel_futures=True)
             with job.lock:
                 job.status = "done"
                 job.finished_at = self._clock()

@@ -27,13 +27,14 @@ class BatchConfig:
     max_redirects: int = 3
     retries: int = 1
     per_host_delay_s: float = 0.0  # gap between two downloads from one host
+    download_workers: int = 4  # downloads of a job's next items run this many at once, ahead of the try-ons
     # Off in production: URLs resolving to loopback/private addresses are refused (SSRF guard).
     # Link-local, multicast, reserved and unspecified addresses are refused even when it is on.
     allow_private_urls: bool = False
     user_agent: str = "vesaki-vton-api/0.1 (+batch try-on)"
 
     def __post_init__(self) -> None:
-        if self.max_items < 1 or self.max_pending_jobs < 1 or self.max_kept_jobs < 1:
+        if self.max_items < 1 or self.max_pending_jobs < 1 or self.max_kept_jobs < 1 or self.download_workers < 1:
             raise ValueError("batch.max_items, max_pending_jobs and max_kept_jobs must be >= 1")
         if self.download_max_bytes < 1 or self.max_redirects < 0 or self.retries < 0 or self.per_host_delay_s < 0:
             raise ValueError("batch.download_max_bytes must be >= 1; max_redirects, retries and per_host_delay_s >= 0")

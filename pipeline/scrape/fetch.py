@@ -8,13 +8,16 @@ are retried here and are not remembered across runs, permanent ones are.
 from __future__ import annotations
 
 import email.utils
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from pipeline.log import get_logger
 from pipeline.scrape.config import HttpConfig
@@ -89,6 +92,23 @@ def parse_retry_after(value: str | None) -> float | None:
     if when is None:
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _shut_down_socket(resp: requests.Response) -> None:
+    """Shut the response's socket down (both ways) so a read blocked on it returns; best effort."""
+    raw = resp.raw
+    for path in (("_connection", "sock"), ("_fp", "fp", "raw", "_sock")):
+        obj: Any = raw
+        for attr in path:
+            obj = getattr(obj, attr, None)
+            if obj is None:
+                break
+        if isinstance(obj, socket.socket):
+            try:
+                obj.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
 
 
 class Fetcher:
@@ -197,16 +217,30 @@ class Fetcher:
             raise FetchError("body_too_large", f"Content-Length {declared} > {max_bytes}", status=status)
         body = bytearray()
         deadline = time.monotonic() + self.http.body_timeout_s
+        # A server that stops sending altogether has its socket shut down at the deadline, which
+        # wakes the blocked read; one that drips bytes is caught by the check after each read.
+        watchdog = threading.Timer(self.http.body_timeout_s, _shut_down_socket, (resp,))
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            for chunk in resp.iter_content(CHUNK):
+            while True:
+                # read1 returns what has arrived (up to CHUNK) instead of waiting for a full chunk, as
+                # iter_content does: a server dripping one byte a second would otherwise outlast any deadline.
+                chunk = resp.raw.read1(CHUNK, decode_content=True)
+                if time.monotonic() > deadline:
+                    raise FetchError("timeout", f"body took over {self.http.body_timeout_s}s", status=status)
+                if not chunk:
+                    break
                 body += chunk
                 if len(body) > max_bytes:
                     raise FetchError("body_too_large", f"more than {max_bytes} bytes streamed", status=status)
-                if time.monotonic() > deadline:
-                    raise FetchError("timeout", f"body took over {self.http.body_timeout_s}s", status=status,
-                                     transient=True)
-        except requests.exceptions.RequestException as exc:
-            # A read timeout mid-body surfaces as a ConnectionError wrapping urllib3's ReadTimeoutError.
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if time.monotonic() > deadline:
+                # The wall-clock limit is the whole body's: retrying would double it.
+                raise FetchError("timeout", f"body took over {self.http.body_timeout_s}s", status=status) from exc
+            # A read timeout mid-body surfaces as urllib3's ReadTimeoutError (or requests' wrapper of it).
             reason = "timeout" if "timed out" in str(exc).lower() else "broken_body"
             raise FetchError(reason, str(exc)[:200], status=status, transient=True) from exc
+        finally:
+            watchdog.cancel()
         return FetchResult(url, resp.url or url, status, ctype, bytes(body))
