@@ -59,6 +59,8 @@ def recipe(args: argparse.Namespace) -> dict[str, Any]:
     tom.update(common, batch_size=32 if gpu else 8, lr=2e-4, time_budget_s=round(budget * TOM_SHARE))
     tom["model"] = {**tom["model"], "ngf": 64 if gpu else 32}
     tom["discriminator"] = {**tom["discriminator"], "ndf": 64 if gpu else 16}
+    if args.limit_train:
+        gmm["limit_train"] = tom["limit_train"] = args.limit_train
     if args.gmm_weights:
         gmm["loss_weights"] = {**gmm["loss_weights"], **json.loads(args.gmm_weights)}
     if args.tom_weights:
@@ -121,6 +123,8 @@ def main() -> None:
     parser.add_argument("--tom-weights", default="", help='JSON overrides of train_tom.loss_weights (ablations), e.g. \'{"ssim": 0}\'')
     parser.add_argument("--gmm-weights", default="", help='JSON overrides of train_gmm.loss_weights, e.g. \'{"smooth": 0.1}\'')
     parser.add_argument("--threads", type=int, default=2, help="torch threads per stage on CPU (1 for two ablations side by side)")
+    parser.add_argument("--limit-train", type=int, default=None,
+                        help="ablations: train on the first N training pairs only (the data stays imported in full)")
     parser.add_argument("--workers", type=int, default=0, help="data-loader worker processes on CPU")
     parser.add_argument("--gmm-only", action="store_true",
                         help="ablations: reuse the work folder's data; train the GMM alone for the whole budget and print "

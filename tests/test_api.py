@@ -579,3 +579,41 @@ def test_a_dripping_server_costs_its_item_its_deadline_not_the_job(bundle: Path,
     assert second["status"] == "ok"
     # Cut at its 2 s deadline (not retried, not waiting for 100 kB at 5 bytes/s); the good item went meanwhile.
     assert 1.5 <= first["processing_time"] <= 4.5 and took < 30
+
+
+def test_slow_headers_and_slow_bodies_are_cut_at_their_deadlines(bundle: Path) -> None:
+    from pipeline.api.slow_clients import server_config
+
+    config = ApiConfig(header_timeout_s=1.0, body_timeout_s=1.5, engine={"device": "cpu"})
+    app = create_app(config, lambda: TryOnEngine.load(EngineConfig(model=str(bundle), device="cpu")))
+    server = ThreadedServer(app)
+    server.server = uvicorn.Server(server_config(app, config, host="127.0.0.1", port=server.port, log_level="warning"))
+    server.thread = threading.Thread(target=server.server.run, daemon=True)
+
+    def closed_within(sock: socket.socket, seconds: float) -> bool:
+        sock.settimeout(seconds)
+        try:
+            while sock.recv(4096):
+                pass  # a response to a cut request, if any, then the close
+            return True
+        except (TimeoutError, socket.timeout):
+            return False
+        except OSError:
+            return True
+
+    with server:
+        slow_headers = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
+        for s in slow_headers:
+            s.sendall(b"POST /api/v1/tryon HTTP/1.1\r\nHost: x\r\n")  # ... and never the rest
+        slow_body = socket.create_connection(("127.0.0.1", server.port))
+        slow_body.sendall(b"POST /api/v1/tryon HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                          b"Content-Length: 100000\r\n\r\n--b\r\n")
+        t0 = time.monotonic()
+        assert all(closed_within(s, 4.0) for s in slow_headers)
+        assert closed_within(slow_body, 4.0)
+        assert time.monotonic() - t0 < 5.0
+        for s in slow_headers + [slow_body]:
+            s.close()
+        # A normal client is unaffected.
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            assert c.get("/api/v1/health").status_code == 200

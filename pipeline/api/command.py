@@ -26,10 +26,9 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
     import os
 
-    import uvicorn
-
     from pipeline.api.app import create_app
     from pipeline.api.config import ApiConfig
+    from pipeline.api.slow_clients import server_config
     from pipeline.infer.types import EngineConfig
     from pipeline.log import get_logger
 
@@ -55,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     app = create_app(config)
     log.info("serving the try-on API", url=f"http://{args.host}:{args.port}", docs=f"http://{args.host}:{args.port}/docs")
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port))
+    server = uvicorn.Server(server_config(app, config, host=args.host, port=args.port))
     try:
         server.run(sockets=[sock])
     finally:

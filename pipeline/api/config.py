@@ -73,6 +73,10 @@ class ApiConfig:
     workers: int = 1  # inference threads; the engine's own locks overlap one's annotation with another's model pass
     queue_size: int = 8
     retry_after_s: int = 5
+    header_timeout_s: float = 10.0  # a request's headers must arrive within this (slowloris guard)
+    body_timeout_s: float = 60.0  # ... and its body within this once the headers are in
+    max_connections: int = 200  # open connections and tasks beyond this are answered 503 (uvicorn limit_concurrency)
+    keep_alive_timeout_s: float = 5.0  # an idle keep-alive connection is closed after this
     inference_timeout_s: float = 120.0  # a request waiting longer (queue + run) gets 504
     default_output_format: str = "jpeg"
     default_quality: int = 95
@@ -90,6 +94,8 @@ class ApiConfig:
             raise ValueError("min_image_side must be >= 1")
         if self.workers < 1:
             raise ValueError("workers must be >= 1")
+        if min(self.header_timeout_s, self.body_timeout_s, self.keep_alive_timeout_s) <= 0 or self.max_connections < 1:
+            raise ValueError("header_timeout_s, body_timeout_s and keep_alive_timeout_s must be > 0, max_connections >= 1")
         if self.queue_size < 0 or self.retry_after_s < 0 or self.inference_timeout_s <= 0:
             raise ValueError("queue_size and retry_after_s must be >= 0, inference_timeout_s > 0")
         if self.default_output_format not in OUTPUT_FORMATS:
