@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv demo test clean-venv
+.PHONY: venv demo test browser clean-venv
 
 venv: $(STAMP)
 
@@ -20,8 +20,17 @@ $(STAMP): requirements.lock pyproject.toml
 demo: venv
 	$(BIN)/dvc repro
 
-test: venv
+test: venv browser
 	$(BIN)/python -m pytest -q
+
+# The web page's tests drive Debian's chromium with Playwright; install it when it is missing
+# and this is a root shell with apt (CI). Elsewhere those tests skip, saying why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing and apt-get cannot run here: the browser tests will skip"; fi; }
 
 clean-venv:
 	rm -rf $(VENV)

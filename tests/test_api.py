@@ -301,7 +301,9 @@ def test_unknown_route_is_404_json(client: httpx.Client) -> None:
 
 
 def test_openapi_docs_are_served(client: httpx.Client) -> None:
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text and "/static/swagger/swagger-ui-bundle.js" in docs.text
+    assert client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/v1/tryon", "/api/v1/health", "/api/v1/batch", "/api/v1/batch/{job_id}"} <= set(paths)
 

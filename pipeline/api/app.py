@@ -32,6 +32,7 @@ from pipeline.api.inference import InferencePool, QueueFull
 from pipeline.api.schemas import (BatchAccepted, BatchRequest, BatchStatus, ErrorResponse, HealthResponse,
                                   TryOnOptions, TryOnResponse)
 from pipeline.api.uploads import FORM_OVERHEAD, PixelBudget, read_upload
+from pipeline.api.webpage import Examples, install_webpage
 from pipeline.infer.engine import TryOnEngine
 from pipeline.infer.types import EngineConfig, TryOnError
 from pipeline.io.images import ImageLimits
@@ -187,9 +188,10 @@ def create_app(config: ApiConfig | None = None, engine_factory: EngineFactory | 
             if state.engine is not None:
                 state.engine.close()
 
-    app = FastAPI(title="Vesaki-VTON API", version=package_version(), lifespan=lifespan,
+    app = FastAPI(title="Vesaki-VTON API", version=package_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Virtual try-on: upload a person photo and a garment shot, get the person wearing it.")
     install_error_handlers(app)
+    install_webpage(app, API_PREFIX, Examples(config.examples))
     app.add_middleware(BodySizeLimit, max_bytes=2 * config.max_upload_bytes + FORM_OVERHEAD)
 
     def state_of(request: Request) -> ServerState:

@@ -78,6 +78,7 @@ class ApiConfig:
     max_connections: int = 200  # open connections and tasks beyond this are answered 503 (uvicorn limit_concurrency)
     keep_alive_timeout_s: float = 5.0  # an idle keep-alive connection is closed after this
     inference_timeout_s: float = 120.0  # a request waiting longer (queue + run) gets 504
+    examples: int = 4  # demo-shop example pairs the web page offers (rendered on first use); 0 = none
     default_output_format: str = "jpeg"
     default_quality: int = 95
     engine: dict[str, Any] = field(default_factory=dict)

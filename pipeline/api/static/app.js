@@ -1,0 +1,163 @@
+// The try-on page: plain browser APIs only (no framework, nothing from a CDN), talking to /api/v1.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let examplePerson = null;
+let exampleGarment = null;
+
+function showTab(name) {
+  for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.tab === name);
+  for (const panel of document.querySelectorAll(".panel")) panel.hidden = panel.id !== name;
+}
+for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showTab(tab.dataset.tab));
+
+// An API error as a sentence for people: the server's message, with what to do for the common cases.
+async function readableError(resp) {
+  let code = "", message = "";
+  try {
+    const body = await resp.json();
+    code = body.error ? body.error.code : "";
+    message = body.error ? body.error.message : JSON.stringify(body);
+  } catch (e) {
+    message = `the server answered HTTP ${resp.status}`;
+  }
+  const hints = {
+    no_person: "No person was found in the person photo. Use a photo of one person, facing the camera.",
+    queue_full: `The server is busy. Try again in ${resp.headers.get("Retry-After") || "a few"} seconds.`,
+    upload_too_large: "A picture is too large to upload.",
+    image_too_large: "A picture has too many pixels.",
+    unsupported_media_type: "A file is not a picture (JPEG, PNG, WebP...).",
+    model_not_loaded: "No try-on model is loaded on the server.",
+    garment_mask_failed: "No garment was found on a plain background in the garment shot.",
+    category_not_trained: "The model was not trained for this kind of garment.",
+  };
+  return hints[code] ? `${hints[code]} (${message})` : message;
+}
+
+function showError(id, text) {
+  const el = $(id);
+  el.textContent = text;
+  el.hidden = !text;
+}
+
+function preview(img, blob) {
+  if (blob) img.src = URL.createObjectURL(blob);
+}
+
+$("person").addEventListener("change", () => { examplePerson = null; preview($("person-preview"), $("person").files[0]); });
+$("garment").addEventListener("change", () => { exampleGarment = null; preview($("garment-preview"), $("garment").files[0]); });
+
+async function loadHealth() {
+  const el = $("health");
+  try {
+    const resp = await fetch("/api/v1/health");
+    const body = await resp.json();
+    el.textContent = body.model_loaded ? `model ready (v${body.version})` : `no model: ${body.detail || ""}`;
+    el.className = "health " + (body.model_loaded ? "ok" : "bad");
+  } catch (e) {
+    el.textContent = "the server cannot be reached";
+    el.className = "health bad";
+  }
+}
+
+async function loadExamples() {
+  try {
+    const resp = await fetch("/api/v1/examples");
+    if (!resp.ok) return;
+    const examples = await resp.json();
+    const list = $("example-list");
+    for (const ex of examples.items) {
+      const img = document.createElement("img");
+      img.src = ex.person_url;
+      img.alt = ex.name;
+      img.title = ex.name;
+      img.className = "example";
+      img.addEventListener("click", async () => {
+        examplePerson = await (await fetch(ex.person_url)).blob();
+        exampleGarment = await (await fetch(ex.garment_url)).blob();
+        preview($("person-preview"), examplePerson);
+        preview($("garment-preview"), exampleGarment);
+      });
+      list.appendChild(img);
+    }
+    $("examples").hidden = examples.items.length === 0;
+  } catch (e) { /* no examples: the upload still works */ }
+}
+
+$("tryon-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  showError("error", "");
+  const person = $("person").files[0] || examplePerson;
+  const garment = $("garment").files[0] || exampleGarment;
+  if (!person || !garment) {
+    showError("error", "Choose a person photo and a garment shot (or pick an example).");
+    return;
+  }
+  const form = new FormData();
+  form.append("person_image", person, person.name || "person.jpg");
+  form.append("garment_image", garment, garment.name || "garment.jpg");
+  const options = { output_format: "jpeg" };
+  if ($("category").value) options.category = $("category").value;
+  form.append("options", JSON.stringify(options));
+  const button = $("tryon-button");
+  button.disabled = true;
+  button.textContent = "Trying on…";
+  try {
+    const resp = await fetch("/api/v1/tryon", { method: "POST", body: form });
+    if (!resp.ok) {
+      showError("error", await readableError(resp));
+      return;
+    }
+    const body = await resp.json();
+    const url = `data:image/jpeg;base64,${body.result}`;
+    $("result").src = url;
+    $("timing").textContent = `(${body.processing_time.toFixed(2)} s)`;
+    const link = $("download");
+    link.href = url;
+    link.hidden = false;
+  } catch (e) {
+    showError("error", `The request failed: ${e}`);
+  } finally {
+    button.disabled = false;
+    button.textContent = "Try on";
+  }
+});
+
+function parsePairs(text) {
+  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith("#"))
+    .map((l) => l.split(/[\s,]+/)).filter((p) => p.length >= 2)
+    .map(([person_url, garment_url]) => ({ person_url, garment_url }));
+}
+
+$("batch-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  showError("batch-error", "");
+  $("batch-download").hidden = true;
+  let text = $("batch-urls").value;
+  if ($("batch-file").files[0]) text += "\n" + await $("batch-file").files[0].text();
+  const items = parsePairs(text);
+  if (!items.length) {
+    showError("batch-error", "Give at least one line: a person image URL and a garment image URL.");
+    return;
+  }
+  const resp = await fetch("/api/v1/batch", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ items }) });
+  if (!resp.ok) {
+    showError("batch-error", await readableError(resp));
+    return;
+  }
+  const job = await resp.json();
+  const progress = $("batch-progress");
+  for (;;) {
+    const status = await (await fetch(`/api/v1/batch/${job.job_id}`)).json();
+    progress.textContent = `${status.completed} of ${status.total} done (${status.succeeded} ok, ${status.failed} failed)`;
+    if (status.status === "done") break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const link = $("batch-download");
+  link.href = `/api/v1/batch/${job.job_id}/results.zip`;
+  link.hidden = false;
+});
+
+loadHealth();
+loadExamples();
