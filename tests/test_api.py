@@ -15,8 +15,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -131,9 +133,11 @@ class ThreadedServer:
         self.thread.join(timeout=30)
 
 
+RESULTS = tempfile.mkdtemp(prefix="vton-batch-results-")
 API_CONFIG = ApiConfig(max_upload_bytes=300_000, max_image_pixels=1_000_000, max_image_side=4000, workers=2, queue_size=6,
                        retry_after_s=3, engine={"device": "cpu"},
-                       batch=BatchConfig(allow_private_urls=True, max_items=4, read_timeout_s=5, download_timeout_s=10))
+                       batch=BatchConfig(allow_private_urls=True, max_items=4, read_timeout_s=5, download_timeout_s=10,
+                                         results_dir=RESULTS))
 
 
 @pytest.fixture(scope="module")
@@ -408,11 +412,21 @@ def test_batch_job_reports_each_item(client: httpx.Client, image_server: str, pi
     assert job["status"] == "done" and job["total"] == 4 and job["completed"] == 4
     assert (job["succeeded"], job["failed"]) == (1, 3) and job["expires_at"] > job["finished_at"]
     first, text, redirect, missing = job["items"]
-    assert first["status"] == "ok" and _decode(first["result"]).size == (240, 300) and _decode(first["mask"]).mode == "L"
+    # Links, not pictures, in the status: the files are fetched one by one.
+    assert first["status"] == "ok" and "result" not in first and first["person_url"].endswith("/grace.jpg")
+    result = client.get(first["result_url"])
+    assert result.status_code == 200 and result.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(result.content)).size == (240, 300)
+    assert Image.open(io.BytesIO(client.get(first["mask_url"]).content)).mode == "L"
+    _error(client.get(first["result_url"].rsplit("/", 1)[0] + "/..%2Fjobs.sqlite"), 404, "not_found")
     # Same pair as a direct upload gives the same picture.
     direct = client.post(TRYON, files=_files(pictures["grace"], pictures["red_tee"]),
                          data={"options": json.dumps({"output_format": "png"})}).json()
-    assert _diff(first["result"], direct["result"]) < SAME
+    assert _diff(base64.b64encode(result.content).decode(), direct["result"]) < SAME
+    # The page's zip holds the one result, its mask and the three errors.
+    with zipfile.ZipFile(io.BytesIO(client.get(f"/api/v1/batch/{job['job_id']}/results.zip").content)) as zf:
+        assert sorted(zf.namelist()) == ["000.png", "000_mask.png", "errors.txt"]
+        assert len(zf.read("errors.txt").decode().splitlines()) == 3
     assert text["error"]["code"] == "unsupported_media_type"
     # Link-local (cloud metadata) stays refused even with private addresses allowed.
     assert redirect["error"]["code"] == "url_refused" and "169.254.169.254" in redirect["error"]["message"]
@@ -428,35 +442,75 @@ def test_batch_rejects_bad_requests(client: httpx.Client, image_server: str) -> 
     _error(client.get("/api/v1/batch/0123456789abcdef"), 404, "job_not_found")
 
 
-def test_batch_jobs_expire_after_their_ttl_and_beyond_the_kept_count(image_server: str) -> None:
+def _finished(jobs: BatchJobs, job_id: str) -> dict:
+    deadline = time.monotonic() + 30
+    while (job := jobs.get(job_id)) is not None and job["status"] not in ("done", "interrupted") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert job is not None
+    return job
+
+
+def _fake_run(p: Image.Image, g: Image.Image) -> dict:
+    return {"image": b"jpeg bytes", "mask_png": None, "metadata": {"sizes": [p.size, g.size], "output_format": "jpeg"}}
+
+
+def test_batch_jobs_expire_after_their_ttl_and_beyond_the_kept_count(image_server: str, tmp_path: Path) -> None:
     now = [1000.0]
-    jobs = BatchJobs(BatchConfig(allow_private_urls=True, job_ttl_s=60, max_kept_jobs=1), ImageLimits(), clock=lambda: now[0])
+    jobs = BatchJobs(BatchConfig(allow_private_urls=True, job_ttl_s=60, max_kept_jobs=1, results_dir=str(tmp_path)),
+                     ImageLimits(), clock=lambda: now[0])
     pair = (f"{image_server}/grace.jpg", f"{image_server}/tee.png")
-
-    def finished(job_id: str) -> dict:
-        deadline = time.monotonic() + 30
-        while (job := jobs.get(job_id)) is not None and job.status != "done" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert job is not None
-        return job.to_dict()
-
     try:
-        first = jobs.submit([pair], lambda p, g: {"result": "x", "mask": None, "metadata": {"sizes": [p.size, g.size]}})
-        snap = finished(first.job_id)
-        assert snap["items"][0]["metadata"] == {"sizes": [(240, 300), (240, 320)]} and snap["expires_at"] == 1060.0
+        first = jobs.submit([pair], _fake_run)
+        snap = _finished(jobs, first.job_id)
+        assert snap["items"][0]["metadata"]["sizes"] == [[240, 300], [240, 320]] and snap["expires_at"] == 1060.0
+        assert (tmp_path / first.job_id / snap["items"][0]["result_file"]).read_bytes() == b"jpeg bytes"
         now[0] = 1059.0
         assert jobs.get(first.job_id) is not None
         now[0] = 1060.0
-        assert jobs.get(first.job_id) is None
+        assert jobs.get(first.job_id) is None and not (tmp_path / first.job_id).exists()  # its files go with it
         # Only the newest finished job is kept.
-        second = jobs.submit([pair], lambda p, g: {"result": "x", "mask": None, "metadata": {}})
-        finished(second.job_id)
+        second = jobs.submit([pair], _fake_run)
+        _finished(jobs, second.job_id)
         now[0] = 1061.0
-        third = jobs.submit([pair], lambda p, g: {"result": "x", "mask": None, "metadata": {}})
-        finished(third.job_id)
+        third = jobs.submit([pair], _fake_run)
+        _finished(jobs, third.job_id)
         assert jobs.get(second.job_id) is None and jobs.get(third.job_id) is not None
     finally:
         jobs.shutdown()
+
+
+def test_finished_jobs_survive_a_restart_and_interrupted_ones_say_so(image_server: str, tmp_path: Path) -> None:
+    config = BatchConfig(allow_private_urls=True, results_dir=str(tmp_path))
+    pair = (f"{image_server}/grace.jpg", f"{image_server}/tee.png")
+    jobs = BatchJobs(config, ImageLimits())
+    gate, calls = threading.Event(), []
+
+    def slow_second(p: Image.Image, g: Image.Image) -> dict:
+        calls.append(1)
+        if len(calls) > 1:
+            gate.wait(30)  # the second item is still running when the server "dies"
+        return _fake_run(p, g)
+
+    done = jobs.submit([pair], _fake_run)
+    _finished(jobs, done.job_id)
+    stuck = jobs.submit([pair, pair, pair], slow_second)
+    deadline = time.monotonic() + 30
+    while jobs.get(stuck.job_id)["completed"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # The server stops mid-job (no orderly finish: the table still says running) ...
+    jobs._stop.set()
+    jobs.store.close()
+    # ... and starts again on the same store.
+    again = BatchJobs(config, ImageLimits())
+    try:
+        kept = again.get(done.job_id)
+        assert kept is not None and kept["status"] == "done" and kept["items"][0]["status"] == "ok"
+        assert again.store.file(done.job_id, kept["items"][0]["result_file"]) is not None
+        cut = again.get(stuck.job_id)
+        assert cut["status"] == "interrupted" and cut["items"][0]["status"] == "ok" and cut["items"][2]["status"] == "pending"
+    finally:
+        gate.set()
+        again.shutdown()
 
 
 # ---------------------------------------------------------------- SSRF guard

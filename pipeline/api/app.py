@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, File, Form, Request, Response, UploadFile
+from fastapi.responses import FileResponse
 from PIL import Image
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from pipeline.api.body_limit import BodySizeLimit
 from pipeline.api.batch import BatchJobs, ShuttingDown
 from pipeline.api.config import ApiConfig
-from pipeline.api.encoding import encode_result
+from pipeline.api.encoding import encode_result, encode_result_bytes
 from pipeline.api.errors import ApiError, install_error_handlers
 from pipeline.api.fetch_guard import UrlRefused, check_url
 from pipeline.api.inference import InferencePool, QueueFull
@@ -93,7 +94,7 @@ class ServerState:
                 except QueueFull:
                     continue
             result = future.result()
-            return encode_result(result, fmt, quality, return_mask)
+            return encode_result_bytes(result, fmt, quality, return_mask)
 
         return run
 
@@ -119,6 +120,11 @@ async def _unless_client_gone(request: Request, future: "Future[Any]", timeout_s
         if await request.is_disconnected() and future.cancel():
             log.info("client gone, queued try-on dropped", path=request.url.path)
             raise ClientGone()
+
+
+def _job_not_found(job_id: str, config: ApiConfig) -> str:
+    return (f"no batch job {job_id}: unknown, or expired (finished jobs are kept {config.batch.job_ttl_s:g}s, "
+            "across restarts)")
 
 
 def default_engine_factory(config: ApiConfig) -> EngineFactory:
@@ -272,15 +278,33 @@ def create_app(config: ApiConfig | None = None, engine_factory: EngineFactory | 
         except QueueFull:
             raise ApiError(503, "queue_full", f"{config.batch.max_pending_jobs} batch jobs are already queued or running",
                            headers={"Retry-After": str(config.retry_after_s)}) from None
-        return BatchAccepted(job_id=job.job_id, items=len(job.items))
+        return BatchAccepted(job_id=job.job_id, items=len(job.pairs))
 
     @app.get(f"{API_PREFIX}/batch/{{job_id}}", response_model=BatchStatus, responses={404: {"model": ErrorResponse}},
              tags=["batch"])
     async def batch_status(request: Request, job_id: str) -> BatchStatus:
-        """Progress of a batch job and the result or error of every finished item."""
-        job = state_of(request).jobs.get(job_id)
+        """Progress of a batch job and, per finished item, the URL of its result (or its error)."""
+        job = await run_in_threadpool(state_of(request).jobs.get, job_id)
         if job is None:
-            raise ApiError(404, "job_not_found", f"no batch job {job_id} (unknown, or expired after {config.batch.job_ttl_s:g}s)")
-        return BatchStatus(**job.to_dict())
+            raise ApiError(404, "job_not_found", _job_not_found(job_id, config))
+        base = f"{API_PREFIX}/batch/{job_id}/files"
+        for item in job["items"]:
+            item["result_url"] = f"{base}/{item['result_file']}" if item["result_file"] else None
+            item["mask_url"] = f"{base}/{item['mask_file']}" if item["mask_file"] else None
+        return BatchStatus(**job)
+
+    @app.get(f"{API_PREFIX}/batch/{{job_id}}/files/{{name}}", tags=["batch"], responses={404: {"model": ErrorResponse}})
+    async def batch_file(request: Request, job_id: str, name: str) -> FileResponse:
+        """One result picture or mask of a batch job (the URLs ``GET /api/v1/batch/{job_id}`` lists)."""
+        jobs = state_of(request).jobs
+        job = await run_in_threadpool(jobs.get, job_id)
+        if job is None:
+            raise ApiError(404, "job_not_found", _job_not_found(job_id, config))
+        # Only names the table holds are served: a client-chosen path never reaches the file system.
+        known = {n for it in job["items"] for n in (it["result_file"], it["mask_file"]) if n}
+        path = jobs.store.file(job_id, name) if name in known else None
+        if path is None:
+            raise ApiError(404, "not_found", f"job {job_id} has no file {name}")
+        return FileResponse(path, media_type="image/png" if name.endswith(".png") else "image/jpeg")
 
     return app

@@ -1,19 +1,23 @@
 """Background batch jobs: download each pair of image URLs (through the SSRF guard), try it on, keep the results.
 
-Jobs run one at a time on their own thread, item after item; each try-on goes through the
-same inference pool as web requests. At most ``max_pending_jobs`` jobs are queued or
-running; finished jobs are kept ``job_ttl_s`` seconds (and at most ``max_kept_jobs`` of them,
-since their results are held in memory) and then forgotten.
+Jobs run one at a time on their own thread, item after item (the next items download
+meanwhile); each try-on goes through the same inference pool as web requests. At most
+``max_pending_jobs`` jobs are queued or running. Jobs, items and result files live in a
+:class:`~pipeline.api.job_store.JobStore`, so they survive restarts and stay out of memory;
+finished jobs are kept ``job_ttl_s`` seconds (at most ``max_kept_jobs`` of them and
+``results_max_bytes`` of pictures) and then forgotten.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -22,6 +26,7 @@ from pipeline.api.config import BatchConfig
 from pipeline.api.errors import ApiError
 from pipeline.api.fetch_guard import UrlRefused, check_url, guarded_session
 from pipeline.api.inference import QueueFull
+from pipeline.api.job_store import JobStore
 from pipeline.api.uploads import decode_upload
 from pipeline.infer.types import TryOnError
 from pipeline.io.images import ImageLimits
@@ -31,7 +36,13 @@ from pipeline.scrape.fetch import Fetcher, FetchError, HostThrottle
 
 log = get_logger(__name__)
 
-# (person, garment) -> {"result", "mask", "metadata"}; raises TryOnError or ApiError.
+
+def default_results_dir() -> Path:
+    """``$XDG_CACHE_HOME/vesaki-vton/batch`` (``~/.cache/...``): where jobs outlive the server by default."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "vesaki-vton" / "batch"
+
+# (person, garment) -> {"image": bytes, "mask_png": bytes | None, "metadata"}; raises TryOnError or ApiError.
 RunPair = Callable[[Image.Image, Image.Image], dict[str, Any]]
 
 
@@ -40,58 +51,28 @@ class ShuttingDown(Exception):
 
 
 @dataclass
-class ItemState:
-    """One pair of a job and what became of it."""
-
-    index: int
-    person_url: str
-    garment_url: str
-    status: str = "pending"  # pending | ok | error
-    result: str | None = None
-    mask: str | None = None
-    processing_time: float | None = None
-    metadata: dict[str, Any] | None = None
-    error: dict[str, str] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The item as reported by ``GET /api/v1/batch/{job_id}``."""
-        return {"index": self.index, "status": self.status, "result": self.result, "mask": self.mask,
-                "processing_time": self.processing_time, "metadata": self.metadata, "error": self.error}
-
-
-@dataclass
 class Job:
-    """One batch request."""
+    """A job being worked on: what the runner needs (the table holds the rest)."""
 
     job_id: str
-    items: list[ItemState]
+    pairs: list[tuple[str, str]]
     run_pair: RunPair
-    created_at: float
-    status: str = "queued"  # queued | running | done
-    finished_at: float | None = None
-    expires_at: float | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A consistent snapshot of the job for a response."""
-        with self.lock:
-            items = [item.to_dict() for item in self.items]
-            ok = sum(1 for item in self.items if item.status == "ok")
-            failed = sum(1 for item in self.items if item.status == "error")
-            return {"job_id": self.job_id, "status": self.status, "total": len(items), "completed": ok + failed,
-                    "succeeded": ok, "failed": failed, "created_at": self.created_at,
-                    "finished_at": self.finished_at, "expires_at": self.expires_at, "items": items}
 
 
 class BatchJobs:
-    """The job table and the thread that works through it."""
+    """The job table (:class:`~pipeline.api.job_store.JobStore`) and the thread that works through it."""
 
     def __init__(self, config: BatchConfig, image_limits: ImageLimits, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.image_limits = image_limits
         self._clock = clock
-        self._jobs: dict[str, Job] = {}
-        self._lock = threading.Lock()
+        results = Path(config.results_dir).expanduser() if config.results_dir else default_results_dir()
+        db = Path(config.store_path).expanduser() if config.store_path else results / "jobs.sqlite"
+        self.store = JobStore(db, results, config.results_max_bytes)
+        interrupted = self.store.mark_interrupted(clock(), config.job_ttl_s)
+        if interrupted:
+            log.warning("batch jobs interrupted by the last stop", jobs=len(interrupted), ids=",".join(interrupted[:10]))
+        self._submit_lock = threading.Lock()
         self._stop = threading.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vton-batch")
         self._http = HttpConfig(user_agent=config.user_agent, connect_timeout_s=config.connect_timeout_s,
@@ -107,35 +88,26 @@ class BatchJobs:
 
     def submit(self, pairs: list[tuple[str, str]], run_pair: RunPair) -> Job:
         """Queue a job; raises :class:`QueueFull` when ``max_pending_jobs`` are already queued or running."""
-        with self._lock:
-            self._purge()
-            active = sum(1 for job in self._jobs.values() if job.status != "done")
-            if active >= self.config.max_pending_jobs:
+        with self._submit_lock:
+            self.store.purge(self._clock(), self.config.max_kept_jobs)
+            if self.store.count_active() >= self.config.max_pending_jobs:
                 raise QueueFull()
-            job = Job(uuid.uuid4().hex, [ItemState(i, p, g) for i, (p, g) in enumerate(pairs)], run_pair, self._clock())
-            self._jobs[job.job_id] = job
+            job = Job(uuid.uuid4().hex, list(pairs), run_pair)
+            self.store.create(job.job_id, job.pairs, self._clock())
         self._executor.submit(self._run, job)
         log.info("batch job queued", job_id=job.job_id, items=len(pairs))
         return job
 
-    def get(self, job_id: str) -> Job | None:
-        """The job, or None when unknown or expired."""
-        with self._lock:
-            self._purge()
-            return self._jobs.get(job_id)
-
-    def _purge(self) -> None:
-        now = self._clock()
-        for job_id in [j for j, job in self._jobs.items() if job.expires_at is not None and job.expires_at <= now]:
-            del self._jobs[job_id]
-        finished = sorted((job.finished_at or 0.0, job_id) for job_id, job in self._jobs.items() if job.status == "done")
-        for _, job_id in finished[: max(0, len(finished) - self.config.max_kept_jobs)]:
-            del self._jobs[job_id]
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """The job as stored (items with their result file names), or None when unknown or expired."""
+        self.store.purge(self._clock(), self.config.max_kept_jobs)
+        return self.store.get(job_id)
 
     def shutdown(self) -> None:
-        """Stop after the current item; queued jobs are dropped."""
+        """Stop after the current item; queued jobs are dropped (and found ``interrupted`` at the next start)."""
         self._stop.set()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self.store.close()
 
     # ------------------------------------------------------------ the worker thread
 
@@ -152,14 +124,13 @@ class BatchJobs:
         result = fetcher.get(url, max_bytes=self.config.download_max_bytes, accept=None, check=redirect_check, kind="image")
         return decode_upload(result.body, what, self.image_limits, self.config.download_max_bytes)
 
-    def _fetch_pair(self, item: ItemState, throttle: HostThrottle) -> tuple[Image.Image, Image.Image]:
-        """Both pictures of ``item`` (in a download thread; each download has its own deadline)."""
+    def _fetch_pair(self, pair: tuple[str, str], throttle: HostThrottle) -> tuple[Image.Image, Image.Image]:
+        """Both pictures of a pair (in a download thread; each download has its own deadline)."""
         with guarded_session(self.config.allow_private_urls) as session:
             fetcher = Fetcher(self._http, throttle=throttle, session=session)
-            return (self._download(fetcher, item.person_url, "person image"),
-                    self._download(fetcher, item.garment_url, "garment image"))
+            return (self._download(fetcher, pair[0], "person image"), self._download(fetcher, pair[1], "garment image"))
 
-    def _run_item(self, job: Job, item: ItemState, pictures: "Future[tuple[Image.Image, Image.Image]]", t0: float) -> None:
+    def _run_item(self, job: Job, index: int, pictures: "Future[tuple[Image.Image, Image.Image]]", t0: float) -> None:
         error: dict[str, str] | None = None
         encoded: dict[str, Any] | None = None
         try:
@@ -179,20 +150,19 @@ class BatchJobs:
         except ShuttingDown:
             error = {"code": "shutting_down", "message": "the server stopped before this item ran"}
         except Exception as exc:  # noqa: BLE001 - one bad item must not end the job
-            log.error("batch item failed", job_id=job.job_id, index=item.index, error=repr(exc), exc_info=True)
+            log.error("batch item failed", job_id=job.job_id, index=index, error=repr(exc), exc_info=True)
             error = {"code": "internal_error", "message": "this item failed on the server; see its log"}
-        with job.lock:
-            item.processing_time = round(time.perf_counter() - t0, 4)
-            if encoded is not None:
-                item.status, item.result, item.mask, item.metadata = "ok", encoded["result"], encoded["mask"], encoded["metadata"]
-            else:
-                item.status, item.error = "error", error
-        if error:
-            log.info("batch item failed", job_id=job.job_id, index=item.index, code=error["code"])
+        seconds = round(time.perf_counter() - t0, 4)
+        if encoded is not None:
+            ext = "png" if encoded["metadata"].get("output_format") == "png" else "jpg"
+            self.store.finish_item(job.job_id, index, processing_time=seconds, result=encoded["image"], result_ext=ext,
+                                   mask=encoded.get("mask_png"), metadata=encoded["metadata"])
+        else:
+            self.store.finish_item(job.job_id, index, processing_time=seconds, error=error)
+            log.info("batch item failed", job_id=job.job_id, index=index, code=error["code"] if error else "")
 
     def _run(self, job: Job) -> None:
-        with job.lock:
-            job.status = "running"
+        self.store.set_status(job.job_id, "running")
         ahead = self.config.download_workers
         throttle = HostThrottle()
         downloads = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="vton-download")
@@ -200,17 +170,15 @@ class BatchJobs:
             # Up to `ahead` items download while the current one is tried on: a slow server costs
             # its own items their deadline, not the whole job its time; memory stays bounded.
             pending: dict[int, tuple["Future[tuple[Image.Image, Image.Image]]", float]] = {}
-            for k, item in enumerate(job.items):
-                for j in range(k, min(len(job.items), k + ahead)):
+            for k in range(len(job.pairs)):
+                for j in range(k, min(len(job.pairs), k + ahead)):
                     if j not in pending:
-                        pending[j] = (downloads.submit(self._fetch_pair, job.items[j], throttle), time.perf_counter())
+                        pending[j] = (downloads.submit(self._fetch_pair, job.pairs[j], throttle), time.perf_counter())
                 future, started = pending.pop(k)
-                self._run_item(job, item, future, started)
+                self._run_item(job, k, future, started)
         finally:
             downloads.shutdown(wait=True, cancel_futures=True)
-            with job.lock:
-                job.status = "done"
-                job.finished_at = self._clock()
-                job.expires_at = job.finished_at + self.config.job_ttl_s
-            ok = sum(1 for item in job.items if item.status == "ok")
-            log.info("batch job done", job_id=job.job_id, items=len(job.items), ok=ok)
+            if not self._stop.is_set():
+                now = self._clock()
+                self.store.finish(job.job_id, now, now + self.config.job_ttl_s)
+                log.info("batch job done", job_id=job.job_id, items=len(job.pairs))

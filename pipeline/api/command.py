@@ -26,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
     import os
 
+    import uvicorn
+
     from pipeline.api.app import create_app
     from pipeline.api.config import ApiConfig
     from pipeline.api.slow_clients import server_config

@@ -19,7 +19,10 @@ class BatchConfig:
     max_items: int = 32  # pairs per job
     max_pending_jobs: int = 8  # queued + running; more is answered 503
     job_ttl_s: float = 3600.0  # finished jobs are forgotten this long after they end
-    max_kept_jobs: int = 64  # finished jobs kept at most (results live in memory); the oldest go first
+    max_kept_jobs: int = 64  # finished jobs kept at most; the oldest go first
+    results_dir: str = ""  # result pictures (<dir>/<job_id>/NNN.jpg); "" = ~/.cache/vesaki-vton/batch
+    store_path: str = ""  # the SQLite job table; "" = <results_dir>/jobs.sqlite
+    results_max_bytes: int = 2_000_000_000  # result files kept at most; the oldest finished jobs go first
     download_max_bytes: int = 15_000_000
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 10.0

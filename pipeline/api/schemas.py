@@ -77,8 +77,10 @@ class BatchAccepted(BaseModel):
 class BatchItemStatus(BaseModel):
     index: int
     status: Literal["pending", "ok", "error"]
-    result: str | None = None
-    mask: str | None = None
+    person_url: str
+    garment_url: str
+    result_url: str | None = Field(None, description="GET it for the try-on picture (JPEG or PNG)")
+    mask_url: str | None = Field(None, description="GET it for the garment-area mask (PNG), when return_mask")
     processing_time: float | None = None
     metadata: dict[str, Any] | None = None
     error: ErrorDetail | None = None
@@ -86,7 +88,8 @@ class BatchItemStatus(BaseModel):
 
 class BatchStatus(BaseModel):
     job_id: str
-    status: Literal["queued", "running", "done"]
+    status: Literal["queued", "running", "done", "interrupted"] = Field(
+        description="interrupted: the server stopped while the job ran; its finished items are kept")
     total: int
     completed: int = Field(description="items finished, successfully or not")
     succeeded: int

@@ -8,7 +8,6 @@ Swagger UI of ``/docs`` (version 5, which reads FastAPI's OpenAPI 3.1) is served
 
 from __future__ import annotations
 
-import base64
 import io
 import threading
 import zipfile
@@ -71,18 +70,17 @@ class Examples:
                                     "garment_url": f"/api/v1/examples/{names[1]}"})
 
 
-def results_zip(job: dict[str, Any]) -> bytes:
+def results_zip(job: dict[str, Any], folder: Path) -> bytes:
     """The finished items of a batch job as one zip: ``NNN.<ext>`` results, ``NNN_mask.png`` masks, ``errors.txt``."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:  # JPEG/PNG do not compress further
         errors = []
         for item in job["items"]:
             index = int(item["index"])
-            if item["status"] == "ok" and item.get("result"):
-                ext = "png" if (item.get("metadata") or {}).get("output_format") == "png" else "jpg"
-                zf.writestr(f"{index:03d}.{ext}", base64.b64decode(item["result"]))
-                if item.get("mask"):
-                    zf.writestr(f"{index:03d}_mask.png", base64.b64decode(item["mask"]))
+            if item["status"] == "ok":
+                for name in (item.get("result_file"), item.get("mask_file")):
+                    if name and (folder / name).is_file():
+                        zf.write(folder / name, name)
             elif item["status"] == "error":
                 err = item.get("error") or {}
                 errors.append(f"{index:03d} {item.get('person_url', '')} {item.get('garment_url', '')}: "
@@ -129,8 +127,12 @@ def install_webpage(app: FastAPI, api_prefix: str, examples: Examples) -> None:
     @app.get(f"{api_prefix}/batch/{{job_id}}/results.zip", tags=["batch"])
     async def batch_zip(request: Request, job_id: str) -> Response:
         """The finished results of a batch job as a zip (``NNN.jpg``, masks, ``errors.txt``)."""
-        job = request.app.state.vton.jobs.get(job_id)
+        from starlette.concurrency import run_in_threadpool
+
+        jobs = request.app.state.vton.jobs
+        job = await run_in_threadpool(jobs.get, job_id)
         if job is None:
-            raise ApiError(404, "job_not_found", f"no batch job {job_id} (unknown, or expired)")
-        return Response(results_zip(job.to_dict()), media_type="application/zip",
+            raise ApiError(404, "job_not_found", f"no batch job {job_id}: unknown, or expired")
+        data = await run_in_threadpool(results_zip, job, jobs.store.results_dir / job_id)
+        return Response(data, media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="tryon-{job_id}.zip"'})
