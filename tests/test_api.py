@@ -296,6 +296,13 @@ def test_undecodable_image_is_422(client: httpx.Client, pictures: dict[str, byte
     _error(client.post(TRYON, files=_files(pictures["truncated_jpeg"], pictures["red_tee"])), 422, "undecodable_image")
 
 
+def test_swapped_pictures_are_422_saying_which_is_which(client: httpx.Client, pictures: dict[str, bytes]) -> None:
+    swapped = {"person_image": ("tee.png", pictures["red_tee"], "image/png"), "garment_image": ("p.jpg", pictures["grace"], "image/jpeg")}
+    assert "garment_image" in _error(client.post(TRYON, files=swapped), 422, "person_image_is_a_garment")
+    both_people = {"person_image": ("p.jpg", pictures["grace"], "image/jpeg"), "garment_image": ("q.jpg", pictures["grace"], "image/jpeg")}
+    assert "person" in _error(client.post(TRYON, files=both_people), 422, "garment_image_is_a_person")
+
+
 def test_photo_without_a_person_is_422_no_person(client: httpx.Client, pictures: dict[str, bytes]) -> None:
     _error(client.post(TRYON, files=_files(pictures["empty_room"], pictures["red_tee"])), 422, "no_person")
 

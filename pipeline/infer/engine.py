@@ -78,7 +78,7 @@ class TryOnEngine:
         """
         models = load_models(config)
         annotator = Annotator(config.pose, config.parse, config.agnostic, config.cloth_mask,
-                              config.min_shoulder_confidence, config.pose_sigma)
+                              config.min_shoulder_confidence, config.pose_sigma, config.check_roles)
         log.info("try-on engine ready", backend=config.backend, size=list(models.size), device=str(models.device), **models.metadata)
         return cls(config, models, annotator)
 

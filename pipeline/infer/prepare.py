@@ -82,18 +82,44 @@ class Annotator:
     """Pose, parse, agnostic and cloth mask engines, loaded once. Not thread-safe (MediaPipe graphs)."""
 
     def __init__(self, pose: dict | None = None, parse: dict | None = None, agnostic: dict | None = None,
-                 cloth: dict | None = None, min_shoulder_confidence: float = 0.5, pose_sigma: float = 0.012) -> None:
+                 cloth: dict | None = None, min_shoulder_confidence: float = 0.5, pose_sigma: float = 0.012,
+                 check_roles: bool = True) -> None:
         self.pose = PoseEstimator(PoseConfig.from_dict(pose or {}))
         self.parser = build_parser(ParseConfig.from_dict(parse or {}))
         self.agnostic_cfg = AgnosticConfig.from_dict(agnostic or {})
         self.cloth_cfg = ClothMaskConfig.from_dict(cloth or {})
         self.min_shoulder_confidence = min_shoulder_confidence
         self.pose_sigma = pose_sigma
+        self.classifier = None
+        if check_roles:
+            from pipeline.classify import ClassifyConfig, ImageClassifier
+
+            self.classifier = ImageClassifier(ClassifyConfig())
 
     def close(self) -> None:
         """Release the MediaPipe graphs."""
         self.pose.close()
         self.parser.close()
+        if self.classifier is not None:
+            self.classifier.close()
+
+    def check_roles(self, person: Image.Image, garment: Image.Image) -> None:
+        """``TryOnError`` when the classify stage's judgement says the two pictures were swapped or misplaced.
+
+        Only a confident opposite verdict refuses: a picture the classifier rejects (too small,
+        busy background) goes on, and the annotators say what is wrong with it.
+        """
+        if self.classifier is None:
+            return
+        from pipeline.classify import GARMENT, PERSON
+
+        if self.classifier.classify(_small(person)).label == GARMENT:
+            raise TryOnError("person_image_is_a_garment", "the person image looks like a garment shot (one object on a "
+                             "plain background, no person found); send it as garment_image and a photo of a person as "
+                             "person_image")
+        if self.classifier.classify(_small(garment)).label == PERSON:
+            raise TryOnError("garment_image_is_a_person", "the garment image shows a person; send an in-shop shot of "
+                             "the garment alone (plain background) as garment_image")
 
     def garment(self, garment: Image.Image, work: tuple[int, int], size: tuple[int, int]) -> tuple[torch.Tensor, str]:
         """(``[4, H, W]`` cloth and mask at the model ``size``, the category its outline suggests);
@@ -162,6 +188,7 @@ class Annotator:
                 raise TryOnError("bad_size", f"the {name} image is {img.size[0]}x{img.size[1]}, too small to try on")
         if category is not None and category not in CATEGORIES:
             raise TryOnError("unknown_category", f"category {category!r} is not one of {list(CATEGORIES)}")
+        self.check_roles(person, garment)
         work = annotate_size(size, annotate_height)
         cloth, guessed = self.garment(garment, work, size)
         # A model that knows one category takes every garment as that one: the outline rule is
@@ -173,6 +200,15 @@ class Annotator:
                              f"({how})")
         rep, keep = self.person(person, work, size, chosen)
         return PreparedPair(rep, cloth, np.asarray(person.convert("RGB")), keep, work, chosen)
+
+
+def _small(img: Image.Image, side: int = 512) -> np.ndarray:
+    """RGB array at most ``side`` pixels high or wide (the classifier decides at that scale anyway)."""
+    rgb = img.convert("RGB")
+    if max(rgb.size) > side:
+        rgb = rgb.copy()
+        rgb.thumbnail((side, side), Image.Resampling.BILINEAR)
+    return np.asarray(rgb)
 
 
 def crop_box(src: tuple[int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:

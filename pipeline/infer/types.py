@@ -44,6 +44,7 @@ class EngineConfig:
     pose_sigma: float = 0.012  # heat-map sigma as a fraction of the height (VitonDataset's default)
     paste_back: bool = True  # keep the input's own pixels outside the garment area (sharper at high resolution)
     min_shoulder_confidence: float = 0.5  # weaker shoulders = a guessed skeleton, reported as no_person
+    check_roles: bool = True  # refuse a garment shot given as the person, or a person photo given as the garment
     pose: dict[str, Any] = field(default_factory=dict)  # PoseConfig overrides
     parse: dict[str, Any] = field(default_factory=dict)  # ParseConfig overrides
     agnostic: dict[str, Any] = field(default_factory=dict)  # AgnosticConfig overrides
