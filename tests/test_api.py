@@ -680,3 +680,23 @@ def test_slow_headers_and_slow_bodies_are_cut_at_their_deadlines(bundle: Path) -
         # A normal client is unaffected.
         with httpx.Client(base_url=server.url, timeout=30) as c:
             assert c.get("/api/v1/health").status_code == 200
+
+
+def test_optional_rate_limit_answers_429_with_retry_after(bundle: Path, pictures: dict[str, bytes]) -> None:
+    from pipeline.api.rate_limit import TokenBuckets
+
+    now = [0.0]
+    buckets = TokenBuckets(per_minute=60, burst=2, clock=lambda: now[0])
+    assert [buckets.take("a") for _ in range(2)] == [0.0, 0.0] and buckets.take("a") == pytest.approx(1.0)
+    assert buckets.take("b") == 0.0  # another client has its own bucket
+    now[0] = 1.0
+    assert buckets.take("a") == 0.0
+    # Off by default (every test above made many requests); on, the third quick request is refused.
+    config = ApiConfig(rate_limit_per_minute=6, rate_limit_burst=2, engine={"device": "cpu"})
+    app = create_app(config, lambda: TryOnEngine.load(EngineConfig(model=str(bundle), device="cpu")))
+    with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as c:
+        codes = [c.post(TRYON, files=_files(b"x", b"y")).status_code for _ in range(3)]
+        assert codes[:2] == [415, 415] and codes[2] == 429
+        resp = c.post(TRYON, files=_files(b"x", b"y"))
+        assert _error(resp, 429, "rate_limited") and int(resp.headers["Retry-After"]) >= 1
+        assert c.get("/api/v1/health").status_code == 200  # reads are not limited

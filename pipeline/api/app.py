@@ -30,6 +30,7 @@ from pipeline.api.encoding import encode_result, encode_result_bytes
 from pipeline.api.errors import ApiError, install_error_handlers
 from pipeline.api.fetch_guard import UrlRefused, check_url
 from pipeline.api.inference import InferencePool, QueueFull
+from pipeline.api.rate_limit import RateLimit
 from pipeline.api.schemas import (BatchAccepted, BatchRequest, BatchStatus, ErrorResponse, HealthResponse,
                                   TryOnOptions, TryOnResponse)
 from pipeline.api.uploads import FORM_OVERHEAD, PixelBudget, read_upload
@@ -199,6 +200,9 @@ def create_app(config: ApiConfig | None = None, engine_factory: EngineFactory | 
     install_error_handlers(app)
     install_webpage(app, API_PREFIX, Examples(config.examples))
     app.add_middleware(BodySizeLimit, max_bytes=2 * config.max_upload_bytes + FORM_OVERHEAD)
+    if config.rate_limit_per_minute > 0:
+        app.add_middleware(RateLimit, per_minute=config.rate_limit_per_minute, burst=config.rate_limit_burst,
+                           paths=(f"{API_PREFIX}/tryon", f"{API_PREFIX}/batch"))
 
     def state_of(request: Request) -> ServerState:
         return request.app.state.vton

@@ -80,6 +80,8 @@ class ApiConfig:
     body_timeout_s: float = 60.0  # ... and its body within this once the headers are in
     max_connections: int = 200  # open connections and tasks beyond this are answered 503 (uvicorn limit_concurrency)
     keep_alive_timeout_s: float = 5.0  # an idle keep-alive connection is closed after this
+    rate_limit_per_minute: float = 0.0  # per client address on POST try-on and batch; 0 = off (see rate_limit.py)
+    rate_limit_burst: int = 10
     inference_timeout_s: float = 120.0  # a request waiting longer (queue + run) gets 504
     examples: int = 4  # demo-shop example pairs the web page offers (rendered on first use); 0 = none
     default_output_format: str = "jpeg"
