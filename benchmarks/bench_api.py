@@ -15,7 +15,12 @@ train_gmm/train_tom blocks and random weights built here: timing only, the pictu
 meaningless. Inputs are real 768x1024 photos from ../shared/data when present, else the
 bundled sample portrait and a drawn T-shirt.
 
+* ``--memory N`` instead: N concurrent requests whose two uploads are 25-megapixel PNGs of a
+  few dozen kB each (the probe's decompression-heavy case), and the server's peak resident
+  memory while they are answered, with the answers' status codes.
+
     .venv/bin/python benchmarks/bench_api.py [--clients 16] [--per-client 3] [--workers 1 2]
+    .venv/bin/python benchmarks/bench_api.py --memory 50 --workers 1
 """
 
 from __future__ import annotations
@@ -143,6 +148,67 @@ def _post(client, person: bytes, garment: bytes) -> tuple[int, float, float | No
     return resp.status_code, elapsed, engine_time
 
 
+def _big_png(side: int = 5000) -> bytes:
+    """A ``side`` x ``side`` PNG that compresses to a few dozen kB: cheap to send, costly to decode."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (side, side), (236, 236, 232))
+    ImageDraw.Draw(img).rectangle((side // 3, side // 5, 2 * side // 3, 4 * side // 5), fill=(40, 60, 150))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def memory_run(model: str, workers: int, concurrent: int, tmp: Path) -> None:
+    """``concurrent`` simultaneous 25 Mpx requests; the server process's peak RSS while they run."""
+    import httpx
+    import psutil
+
+    png = _big_png()
+    server = Server(model, workers, queue_size=8, tmp=tmp)
+    try:
+        server.wait()
+        proc = psutil.Process(server.proc.pid)
+        base = proc.memory_info().rss
+        peak = [base]
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                try:
+                    peak[0] = max(peak[0], proc.memory_info().rss)
+                except psutil.Error:
+                    return
+                time.sleep(0.02)
+
+        codes: list[int] = []
+        lock = threading.Lock()
+
+        def one() -> None:
+            files = {"person_image": ("p.png", png, "image/png"), "garment_image": ("g.png", png, "image/png")}
+            with httpx.Client(base_url=server.url, timeout=600) as c:
+                status = c.post("/api/v1/tryon", files=files).status_code
+            with lock:
+                codes.append(status)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        threads = [threading.Thread(target=one) for _ in range(concurrent)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        done.set()
+        watcher.join()
+        counts = {c: codes.count(c) for c in sorted(set(codes))}
+        print(f"memory: {concurrent} concurrent requests of two {len(png) // 1000} kB 25 Mpx PNGs, workers={workers}: "
+              f"server RSS {base / 2**30:.2f} GB idle, peak {peak[0] / 2**30:.2f} GB; answers {counts} in "
+              f"{time.perf_counter() - t0:.1f} s")
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
@@ -150,6 +216,7 @@ def main() -> None:
     parser.add_argument("--per-client", type=int, default=3)
     parser.add_argument("--serial", type=int, default=8, help="interleaved direct / single-client calls for the overhead figure")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--memory", type=int, default=0, help="N concurrent 25 Mpx requests: the server's peak memory")
     args = parser.parse_args()
     import httpx
     import torch
@@ -158,6 +225,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmpdir:
         tmp = Path(tmpdir)
         model, model_what = _model(args.model, tmp)
+        if args.memory:
+            print(f"model: {model_what}")
+            for workers in args.workers:
+                memory_run(model, workers, args.memory, tmp)
+            return
         print(f"machine: {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), CPU, "
               f"load average {os.getloadavg()[0]:.1f} at start")
         print(f"model: {model_what}")
