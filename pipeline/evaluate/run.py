@@ -32,6 +32,7 @@ from pipeline.evaluate.paired import PAIRED_METRICS, mean_or_none, paired_metric
 from pipeline.evaluate.reference_nets import load_inception, load_lpips
 from pipeline.infer.models import LoadedModels, load_models
 from pipeline.infer.types import EngineConfig
+from pipeline.experiment_metrics import evaluate_headline, write_headline
 from pipeline.io.atomic import atomic_dir, atomic_file, write_json
 from pipeline.log import get_logger
 from pipeline.models.repaint import repaint
@@ -50,6 +51,7 @@ class EvaluateOutputs:
     metrics_json: Path = Path("metrics/evaluate.json")
     pairs_csv: Path = Path("metrics/evaluate_pairs.csv")
     samples_dir: Path = Path("metrics/evaluate_samples")
+    headline_json: Path = Path("metrics/headline/evaluate.json")  # the experiment-table figures
 
 
 @dataclass
@@ -259,6 +261,7 @@ def evaluate(cfg: EvaluateConfig, outputs: EvaluateOutputs = EvaluateOutputs()) 
     summary["seconds"] = round(time.perf_counter() - started, 3)
 
     write_json(outputs.metrics_json, summary)
+    write_headline(outputs.headline_json, evaluate_headline(summary))
     with atomic_file(outputs.pairs_csv, "w") as fh:
         fields = ["name", "cloth_name", "category", "warped_mask_iou"] + [f"{s}_{m}" for s in SYSTEMS for m in PAIRED_METRICS]
         writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")

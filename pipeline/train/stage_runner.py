@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from pipeline.experiment_metrics import headline_path, training_headline, write_headline
 from pipeline.io.atomic import write_json
 from pipeline.log import get_logger
 from pipeline.models.vgg import MissingWeightsError
@@ -32,10 +33,12 @@ class StagePaths:
     out_dir: Path
     metrics_json: Path
     history_csv: Path
+    headline_json: Path | None = None  # the experiment-table figures (pipeline.experiment_metrics)
 
     @classmethod
     def for_stage(cls, stage: str, data_root: Path = Path("data"), metrics_root: Path = Path("metrics")) -> "StagePaths":
-        return cls(data_root / stage, metrics_root / f"{stage}.json", metrics_root / f"{stage}_history.csv")
+        return cls(data_root / stage, metrics_root / f"{stage}.json", metrics_root / f"{stage}_history.csv",
+                   headline_path(metrics_root, stage))
 
     @property
     def checkpoints(self) -> Path:
@@ -93,6 +96,8 @@ def run_training_stage(kind: str, cfg: TrainConfig, paths: StagePaths, warped_ro
                              "categories": sorted({p.category for p in getattr(train_set, "pairs", [])})})
             metrics = _final_metrics(result, train_set, val_set, cfg, time.perf_counter() - started)
             write_json(paths.metrics_json, metrics)
+            if paths.headline_json is not None:
+                write_headline(paths.headline_json, training_headline(task.stage, metrics))
             run.log_metrics({f"final_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=cfg.epochs)
             if (paths.checkpoints / "best.pt").is_file():
                 run.log_artifact(paths.checkpoints / "best.pt", "checkpoints")
