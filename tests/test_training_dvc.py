@@ -61,7 +61,18 @@ def test_repro_trains_and_registers(project: DvcProject) -> None:
     for name in ("vton-gmm", "vton-tom"):
         assert client.search_model_versions(f"name='{name}'"), name
     shown = project.dvc("exp", "show", "--no-pager", "--md")
-    assert "val_l1" in shown
+    assert "tom.val_loss" in shown and "model.ssim" in shown
+    # Only the headline figures are metrics: no per-stage counts, skips or seconds in the table.
+    header = project.dvc("exp", "show", "--csv").splitlines()[0].split(",")
+    groups = ("gmm.", "tom.", "model.", "agnostic.", "warped_paste.", "mean_colour.")
+    def flat(d: dict, prefix: str = "") -> set[str]:
+        return set().union(*[flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}"} for k, v in d.items()])
+
+    params = flat(project.params())
+    metric_columns = [c for c in header if (c.startswith(groups) or c == "warped_mask_iou") and c not in params]
+    assert {"model.ssim", "model.psnr", "agnostic.ssim", "gmm.val_mask_iou", "warped_mask_iou"} <= set(metric_columns)
+    assert len(metric_columns) <= 20, " ".join(metric_columns)
+    assert not [c for c in header if "skipped" in c or c.endswith("seconds") or "items_in" in c]
 
 
 def test_exp_run_with_new_lr_reruns_only_tom(project: DvcProject) -> None:
@@ -75,3 +86,6 @@ def test_exp_run_with_new_lr_reruns_only_tom(project: DvcProject) -> None:
     runs = mlflow.search_runs(experiment_names=["vesaki-vton"], filter_string="tags.stage = 'train_tom'")
     assert len(runs) == 2
     assert {float(lr) for lr in runs["params.lr"]} == {baseline_lr, 0.0003}
+    # The experiment against the workspace's baseline: the model's SSIM is among the differences.
+    diff = project.dvc("metrics", "diff", "HEAD", "--all", "--md")
+    assert "model.ssim" in diff
