@@ -10,11 +10,12 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 venv: $(STAMP)
 
+# PYTHONWARNINGS: the editable install would print setuptools' warnings about its own deprecations.
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -r requirements.lock
-	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .  # setuptools warns about its own deprecations
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 demo: venv
