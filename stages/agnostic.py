@@ -9,7 +9,7 @@ from pipeline.annotate.agnostic_job import AgnosticJob, ClothMaskJob
 from pipeline.annotate.cloth_mask import ClothMaskConfig
 from pipeline.annotate.job_io import list_images
 from pipeline.annotate.parallel import WorkerInitError, run_and_record
-from pipeline.dataset.layout import AGNOSTIC, AGNOSTIC_MASK, CLOTH, CLOTH_MASK, PARSE_AGNOSTIC, SPLITS
+from pipeline.dataset.layout import AGNOSTIC, AGNOSTIC_MASK, CLOTH, CLOTH_MASK, PARSE_AGNOSTIC, SPLITS, read_categories
 from pipeline.io.atomic import atomic_dir
 from pipeline.stage_metrics import StageMetrics
 from stages._common import stage_setup
@@ -39,7 +39,9 @@ def main() -> None:
             for folder in (AGNOSTIC, AGNOSTIC_MASK, PARSE_AGNOSTIC, CLOTH_MASK):
                 (tmp / split / folder).mkdir(parents=True, exist_ok=True)
         try:
-            run_and_record(persons, AgnosticJob(config, AUGMENT, PARSE, POSE, tmp), metrics, workers, desc="agnostic")
+            # Each person is greyed for the category of the garment paired with them (augment's pairs.csv).
+            job = AgnosticJob(config, AUGMENT, PARSE, POSE, tmp, categories=read_categories(AUGMENT))
+            run_and_record(persons, job, metrics, workers, desc="agnostic")
             run_and_record(cloths, ClothMaskJob(mask_config, tmp), cloth_metrics, workers, desc="cloth-mask")
         except WorkerInitError as exc:
             raise SystemExit(f"agnostic: {exc}") from exc
