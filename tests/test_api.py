@@ -446,7 +446,7 @@ def test_batch_rejects_bad_requests(client: httpx.Client, image_server: str) -> 
     _error(client.post("/api/v1/batch", json={"items": []}), 422, "invalid_request")
     _error(client.post("/api/v1/batch", json={"items": [{**good, "person_url": "file:///etc/passwd"}]}), 422, "url_refused")
     _error(client.post("/api/v1/batch", json={"items": [good], "options": {"quality": 20}}), 422, "invalid_request")
-    _error(client.get("/api/v1/batch/0123456789abcdef"), 404, "job_not_found")
+    assert "across restarts" in _error(client.get("/api/v1/batch/0123456789abcdef"), 404, "job_not_found")
 
 
 def _finished(jobs: BatchJobs, job_id: str) -> dict:
