@@ -33,7 +33,7 @@ log = get_logger(__name__)
 # and absl's notice that it was not initialised.
 _NATIVE_LINE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:[\d.]+ |INFO: |WARNING: All log messages before absl)")
 _LOCK = threading.Lock()  # fd 2 is process-wide: one redirection at a time
-_BLANK = np.zeros((16, 16, 3), np.uint8)
+BLANK = np.zeros((16, 16, 3), np.uint8)  # a picture with nobody in it (also clears a graph's memory)
 
 
 def native_logs_wanted() -> bool:
@@ -92,5 +92,5 @@ def started_graph(factory: Any, *args: Any, **kwargs: Any) -> Any:
     """
     with quiet_native_logs():
         graph = factory(*args, **kwargs)
-        graph.process(_BLANK)
+        graph.process(BLANK)
     return graph

@@ -28,7 +28,8 @@ from pipeline.annotate.parse_job import ParseJob
 from pipeline.annotate.pose_job import PoseJob
 from pipeline.categories import CATEGORIES, UPPER_BODY, check_category
 from pipeline.dataset.layout import (AGNOSTIC, AGNOSTIC_MASK, CLOTH, CLOTH_MASK, IMAGE, PARSE, PARSE_AGNOSTIC, POSE_IMG,
-                                     POSE_JSON, category_name, file_path, pairs_file)
+                                     POSE_JSON, category_name, file_path, pairs_file,
+                                     parse_category_pairs)
 from pipeline.io.atomic import atomic_file
 from pipeline.io.images import ImageLimits, ImageRejected, encode_jpeg, load_image
 from pipeline.log import get_logger
@@ -130,16 +131,10 @@ def _pairs(cfg: AnnotateConfig, person_stems: list[str], garment_stems: list[str
         # As a shop's product photos pair up: sorted names, one garment per person.
         return [(p, g, None) for p, g in zip(sorted(person_stems), sorted(garment_stems))]
     rows = []
-    for line_no, line in enumerate(cfg.pairs.read_text(encoding="utf-8").splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) < 2:
-            raise ValueError(f"{cfg.pairs}:{line_no}: expected 'person garment [category]', got {line.strip()!r}")
-        category = category_name(parts[2]) if len(parts) > 2 else None
+    for person, garment, category in parse_category_pairs(cfg.pairs.read_text(encoding="utf-8"), str(cfg.pairs)):
         if category is not None and category not in CATEGORIES:
-            raise ValueError(f"{cfg.pairs}:{line_no}: unknown category {parts[2]!r}; expected one of {list(CATEGORIES)}")
-        rows.append((Path(parts[0]).stem, Path(parts[1]).stem, category))
+            raise ValueError(f"{cfg.pairs}: unknown category {category!r}; expected one of {list(CATEGORIES)}")
+        rows.append((Path(person).stem, Path(garment).stem, category))
     return rows
 
 

@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.native_logs import BLANK as _BLANK
 from pipeline.native_logs import quiet_process
-
-_BLANK = np.zeros((16, 16, 3), np.uint8)
 
 
 def process_alone(graph: Any, rgb: np.ndarray) -> Any:

@@ -40,17 +40,14 @@ class InferencePool:
 
     def submit(self, fn: Callable[..., T], *args: Any, wait: bool = False, timeout: float | None = None) -> "Future[T]":
         """Queue ``fn(*args)`` on a worker; raises :class:`QueueFull` when no slot is free (after ``timeout`` if ``wait``)."""
+        self._take_slot(wait, timeout)
+        return self._submit_reserved(fn, *args)
+
+    def _take_slot(self, wait: bool = False, timeout: float | None = None) -> None:
         if not self._slots.acquire(blocking=wait, timeout=timeout if wait else None):
             raise QueueFull()
         with self._lock:
             self._in_flight += 1
-        try:
-            future = self._executor.submit(fn, *args)
-        except BaseException:
-            self._release(None)
-            raise
-        future.add_done_callback(self._release)
-        return future
 
     def _release(self, _: object) -> None:
         with self._lock:
@@ -63,13 +60,11 @@ class InferencePool:
         A request checks the queue before it decodes its uploads, so a refused request costs
         nothing; :meth:`Reservation.run` then uses the slot, and closing it unused gives it back.
         """
-        if not self._slots.acquire(blocking=False):
-            raise QueueFull()
-        with self._lock:
-            self._in_flight += 1
+        self._take_slot()
         return Reservation(self)
 
     def _submit_reserved(self, fn: Callable[..., T], *args: Any) -> "Future[T]":
+        """Run ``fn(*args)`` in a slot already taken; the slot is given back when it ends."""
         try:
             future = self._executor.submit(fn, *args)
         except BaseException:

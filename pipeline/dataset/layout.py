@@ -128,8 +128,9 @@ class PairsFormatError(ValueError):
     """A pairs file line that is not ``person.jpg cloth.jpg [category]``."""
 
 
-def parse_pairs(text: str, source: str = "pairs file") -> list[tuple[str, str]]:
-    """Read ``person cloth`` lines (a third DressCode category column is ignored); blank lines skipped."""
+def parse_category_pairs(text: str, source: str = "pairs file") -> list[tuple[str, str, str | None]]:
+    """Read ``person cloth [category]`` lines (Dress Code ids mapped to names, see :func:`category_name`);
+    blank lines skipped."""
     pairs = []
     for number, line in enumerate(text.splitlines(), 1):
         parts = line.split()
@@ -137,8 +138,13 @@ def parse_pairs(text: str, source: str = "pairs file") -> list[tuple[str, str]]:
             continue
         if len(parts) not in (2, 3):
             raise PairsFormatError(f"{source} line {number}: expected 'person.jpg cloth.jpg', got {line!r}")
-        pairs.append((parts[0], parts[1]))
+        pairs.append((parts[0], parts[1], category_name(parts[2]) if len(parts) == 3 else None))
     return pairs
+
+
+def parse_pairs(text: str, source: str = "pairs file") -> list[tuple[str, str]]:
+    """Read ``person cloth`` lines (a third DressCode category column is ignored); blank lines skipped."""
+    return [(person, cloth) for person, cloth, _ in parse_category_pairs(text, source)]
 
 
 def read_pairs(path: str | Path) -> list[tuple[str, str]]:

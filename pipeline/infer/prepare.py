@@ -121,11 +121,9 @@ class Annotator:
             raise TryOnError("garment_image_is_a_person", "the garment image shows a person; send an in-shop shot of "
                              "the garment alone (plain background) as garment_image")
 
-    def garment(self, garment: Image.Image, work: tuple[int, int], size: tuple[int, int]) -> tuple[torch.Tensor, str]:
-        """(``[4, H, W]`` cloth and mask at the model ``size``, the category its outline suggests);
+    def garment(self, garment: Image.Image, work: tuple[int, int], size: tuple[int, int]) -> tuple[torch.Tensor, np.ndarray]:
+        """(``[4, H, W]`` cloth and mask at the model ``size``, the 0/255 mask at the annotation size);
         raises ``TryOnError(garment_mask_failed)``."""
-        from pipeline.classify.category import category_from_silhouette
-
         rgb = letterbox(np.asarray(garment.convert("RGB")), (work[1], work[0]), "white")
         try:
             mask = cloth_mask(rgb, self.cloth_cfg)
@@ -133,8 +131,7 @@ class Annotator:
             raise TryOnError("garment_mask_failed", f"no garment found on a plain background ({exc.reason}: {exc.detail})") from exc
         small = np.asarray(Image.fromarray(mask).resize((size[1], size[0]), Image.Resampling.BILINEAR))
         m = torch.from_numpy((small >= 128).astype(np.float32)).unsqueeze(0)
-        guessed, _ = category_from_silhouette(mask > 127)
-        return cloth_input({"cloth": _to_tensor(rgb, size).unsqueeze(0), "cloth_mask": m.unsqueeze(0)})[0], guessed
+        return cloth_input({"cloth": _to_tensor(rgb, size).unsqueeze(0), "cloth_mask": m.unsqueeze(0)})[0], mask
 
     def person(self, person: Image.Image, work: tuple[int, int], size: tuple[int, int],
                category: str = "upper_body") -> tuple[torch.Tensor, np.ndarray]:
@@ -190,16 +187,23 @@ class Annotator:
             raise TryOnError("unknown_category", f"category {category!r} is not one of {list(CATEGORIES)}")
         self.check_roles(person, garment)
         work = annotate_size(size, annotate_height)
-        cloth, guessed = self.garment(garment, work, size)
+        cloth, mask = self.garment(garment, work, size)
         # A model that knows one category takes every garment as that one: the outline rule is
         # a guess, and refusing a top because it looked like a dress would help nobody.
-        chosen = category or (trained[0] if len(trained) == 1 else guessed)
+        chosen = category or (trained[0] if len(trained) == 1 else _outline_category(mask))
         if chosen not in trained:
             how = "given" if category else "read from the garment's outline; pass the category to override"
             raise TryOnError("category_not_trained", f"the loaded model was trained for {list(trained)}, not {chosen} "
                              f"({how})")
         rep, keep = self.person(person, work, size, chosen)
         return PreparedPair(rep, cloth, np.asarray(person.convert("RGB")), keep, work, chosen)
+
+
+def _outline_category(mask: np.ndarray) -> str:
+    """The category a 0/255 garment mask's outline suggests (classify's silhouette rule)."""
+    from pipeline.classify.category import category_from_silhouette
+
+    return category_from_silhouette(mask > 127)[0]
 
 
 def _small(img: Image.Image, side: int = 512) -> np.ndarray:
