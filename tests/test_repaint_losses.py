@@ -94,3 +94,29 @@ def test_region_ssim_and_l1_terms() -> None:
     pred.requires_grad_(True)
     loss(TOMOutput(pred, pred, mask), target, region=region)["total"].backward()
     assert pred.grad is not None and pred.grad.abs().sum() > 0
+
+
+def test_mask_target_warped_worn_only_where_the_warp_lies_on_the_garment() -> None:
+    weights = TOMLossWeights(l1=0, perceptual=0, style=0, adversarial=0, mask=1, ssim=0, feature_matching=0)
+    target = torch.zeros(1, 3, 8, 8)
+    warped = torch.zeros(1, 1, 8, 8)
+    warped[..., :, :6] = 1  # the warp reaches two columns too far left...
+    worn = torch.zeros(1, 1, 8, 8)
+    worn[..., :, 2:] = 1  # ...of the garment the person wears
+    comp = warped * worn  # pastes only where the two agree
+    out = TOMOutput(target, target, comp)
+    assert TOMLoss(weights, mask_target="warped_worn")(out, target, warped_mask=warped, worn_mask=worn)["mask"].item() == 0
+    # CP-VTON's target would have it paste the misplaced columns too.
+    assert abs(TOMLoss(weights)(out, target, warped_mask=warped)["mask"].item() - 16 / 64) < 1e-6
+    try:
+        TOMLoss(weights, mask_target="warped_worn")(out, target, warped_mask=warped)
+    except ValueError as exc:
+        assert "worn_mask" in str(exc)
+    else:
+        raise AssertionError("warped_worn without a worn mask must fail")
+    try:
+        TOMLoss(weights, mask_target="worn")
+    except ValueError as exc:
+        assert "mask_target" in str(exc)
+    else:
+        raise AssertionError("an unknown mask target must fail")

@@ -126,6 +126,14 @@ def gram(features: Tensor) -> Tensor:
     return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
 
+# What the TOM's composition mask is pulled towards. ``warped``: CP-VTON's warped cloth mask, so
+# the warped texture is pasted wherever the GMM put it. ``warped_worn``: only where the warped
+# cloth also lies on the garment in the photo, so where the warp missed (a sleeve over the
+# backdrop, a hem below the waist) the generator learns to paint instead of pasting misplaced
+# texture. The worn mask is needed only for training; at inference the mask is predicted.
+MASK_TARGETS = ("warped", "warped_worn")
+
+
 class TOMLoss(nn.Module):
     """L1 + SSIM + VGG19 perceptual + style (Gram) + composition-mask + adversarial + feature-matching terms for the TOM.
 
@@ -142,8 +150,12 @@ class TOMLoss(nn.Module):
         vgg_weights: str | Path | None = None,
         vgg_size: tuple[int, int] | None = None,
         gan_loss: GanLoss = "hinge",
+        mask_target: str = "warped",
     ) -> None:
         super().__init__()
+        if mask_target not in MASK_TARGETS:
+            raise ValueError(f"mask_target must be one of {MASK_TARGETS}, got {mask_target!r}")
+        self.mask_target = mask_target
         self.weights = weights or TOMLossWeights()
         needs_vgg = bool(self.weights.perceptual or self.weights.style)
         self.vgg = (vgg or VGG19Features(vgg_weights)) if needs_vgg else None
@@ -159,6 +171,7 @@ class TOMLoss(nn.Module):
         region: Tensor | None = None,
         fake_features: list[list[Tensor]] | None = None,
         real_features: list[list[Tensor]] | None = None,
+        worn_mask: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Terms for generator output ``out`` vs ``target`` [B, 3, H, W] in [-1, 1].
 
@@ -168,6 +181,7 @@ class TOMLoss(nn.Module):
         from the photo (see :mod:`pipeline.models.repaint`): L1, SSIM and the mask term are then
         averaged over it, so their size does not shrink with the garment's share of the picture.
         ``fake_features``/``real_features`` (multi-scale discriminator activations) enable feature matching.
+        ``worn_mask`` [B, 1, H, W] (the garment in the photo) is required by ``mask_target="warped_worn"``.
         """
         w = self.weights
         zero = target.new_zeros(())
@@ -180,7 +194,12 @@ class TOMLoss(nn.Module):
         if self.vgg is not None:
             terms["perceptual"], terms["style"] = self._vgg_terms(out.output, target)
         if w.mask and warped_mask is not None:
-            err = (out.comp_mask - warped_mask).abs()
+            goal = warped_mask
+            if self.mask_target == "warped_worn":
+                if worn_mask is None:
+                    raise ValueError("mask_target warped_worn needs the worn_mask")
+                goal = warped_mask * worn_mask
+            err = (out.comp_mask - goal).abs()
             terms["mask"] = err.mean() if weight is None else _masked_mean(err, weight)
         if w.adversarial and fake_logits is not None:
             terms["adversarial"] = generator_adversarial_loss(fake_logits, self.gan_loss)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pipeline.config_mapping import from_mapping
+from pipeline.models.background_fill import fill_hidden, hidden_area
 from pipeline.models.layers import AttentionGate, ResBlock, SelfAttention, conv_norm_act
 
 
@@ -40,6 +41,10 @@ class TOMConfig:
     bottleneck_blocks: int = 4  # residual blocks at 1/32, around the self-attention
     attention_heads: int = 8
     head_channels: int = 8  # width of the full-resolution refinement head
+    # Also give the network the agnostic with its grey area filled from the surrounding pixels
+    # (pipeline.models.background_fill): the backdrop it must repaint beside the new garment.
+    # ``inputs`` must then start with the agnostic RGB, as person_input builds it.
+    background_input: bool = False
 
     def __post_init__(self) -> None:
         self.level_blocks = tuple(self.level_blocks)  # type: ignore[assignment]
@@ -96,7 +101,7 @@ class TOM(nn.Module):
     def __init__(self, cfg: TOMConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        c_in = cfg.in_channels + 3 + int(cfg.use_mask)
+        c_in = cfg.in_channels + 3 + int(cfg.use_mask) + 3 * int(cfg.background_input)
         chans = [cfg.ngf // 2, cfg.ngf, 2 * cfg.ngf, 4 * cfg.ngf, 8 * cfg.ngf]  # 1/2 .. 1/32
         hc = cfg.head_channels
         self.full = nn.Sequential(nn.Conv2d(c_in, hc, 1), nn.LeakyReLU(0.2))
@@ -120,6 +125,9 @@ class TOM(nn.Module):
         """``inputs`` [B, in_channels, H, W], ``warped_cloth`` [B, 3, H, W] in [-1, 1], ``warped_mask``
         [B, 1, H, W] in [0, 1] (required when ``use_mask``, ignored otherwise)."""
         parts = [inputs, warped_cloth]
+        if self.cfg.background_input:
+            agnostic = inputs[:, :3]
+            parts.append(fill_hidden(agnostic, hidden_area(agnostic)))
         if self.cfg.use_mask:
             if warped_mask is None:
                 raise ValueError("TOM was configured with use_mask=True but no warped_mask was given")

@@ -41,6 +41,8 @@ class TrainConfig:
     limit_val: int | None = None
     model: dict[str, Any] = field(default_factory=dict)
     loss_weights: dict[str, float] = field(default_factory=dict)
+    # TOM only: what the composition mask is pulled towards (pipeline.models.losses.MASK_TARGETS)
+    mask_target: str = "warped"
     vgg_weights: str = ""
     discriminator: dict[str, Any] = field(default_factory=dict)
     registered_model_name: str = ""
@@ -65,6 +67,8 @@ class TrainConfig:
             raise ValueError("workers, warmup_epochs and weight_decay must be >= 0 and lr > 0")
         if self.time_budget_s < 0:
             raise ValueError(f"time_budget_s must be >= 0 (0 = no budget), got {self.time_budget_s}")
+        if self.mask_target not in ("warped", "warped_worn"):
+            raise ValueError(f"mask_target must be warped or warped_worn, got {self.mask_target!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
 

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from pipeline.dataset.layout import category_name, first_existing, read_categories
 from pipeline.log import get_logger
+from pipeline.models.background_fill import hidden_area
 from pipeline.models.repaint import tryon_region
 from pipeline.train.parse_groups import WORN_LABELS, group_onehot, worn_mask
 from pipeline.train.pose_maps import PoseFileError, PoseFormat, heatmaps, read_openpose
@@ -51,9 +52,6 @@ REQUIRED_FOLDERS = (
     "image-parse-agnostic-v3.2",
 )
 _WHITE = 255
-# Without an agnostic-mask file, the try-on region is where the agnostic image is VITON-HD's grey
-# (128): JPEG moves it by a few levels, real clothing rarely sits this close on all three channels.
-_AGNOSTIC_GREY, _GREY_TOLERANCE = 128, 6
 
 
 class DatasetLayoutError(FileNotFoundError):
@@ -192,9 +190,7 @@ def load_mask(path: Path, size: tuple[int, int]) -> torch.Tensor:
 
 def region_from_agnostic(agnostic: torch.Tensor) -> torch.Tensor:
     """``[1, H, W]`` {0, 1}: where the agnostic image ``[3, H, W]`` in [-1, 1] is the grey it paints."""
-    grey = _AGNOSTIC_GREY / 127.5 - 1.0
-    near = ((agnostic - grey).abs() <= _GREY_TOLERANCE / 127.5).all(dim=0, keepdim=True)
-    return near.float()
+    return hidden_area(agnostic).float()
 
 
 def load_labels(path: Path, size: tuple[int, int]) -> np.ndarray:

@@ -56,7 +56,8 @@ class TOMTask(TrainTask):
             if self.weights.adversarial or self.weights.feature_matching else None
         )
         gan = self.disc_cfg.loss if self.disc_cfg else "hinge"
-        self.loss = TOMLoss(self.weights, vgg_weights=cfg.vgg_weights or None, gan_loss=gan)
+        self.loss = TOMLoss(self.weights, vgg_weights=cfg.vgg_weights or None, gan_loss=gan,
+                            mask_target=cfg.mask_target)
 
     def create_modules(self) -> dict[str, nn.Module]:
         modules: dict[str, nn.Module] = {"tom": TOM(self.model_cfg)}
@@ -89,7 +90,7 @@ class TOMTask(TrainTask):
         fake_feats, real_feats = as_float(fake_feats), as_float(real_feats)
         terms = self.loss(out, target, warped_mask=batch["warped_mask"],
                           fake_logits=None if fake_feats is None else logits(fake_feats), region=region,
-                          fake_features=fake_feats, real_features=real_feats)
+                          fake_features=fake_feats, real_features=real_feats, worn_mask=batch["worn_mask"])
         ctx.backward_step(terms["total"], "tom")
         result = {("loss" if k == "total" else k): v.detach() for k, v in terms.items()}
         if disc is not None:
