@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv demo test browser clean-venv
+.PHONY: venv demo test browser plots-offline clean-venv
 
 venv: $(STAMP)
 
@@ -18,11 +18,16 @@ $(STAMP): requirements.lock pyproject.toml
 	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-demo: venv
+demo: venv plots-offline
 	$(BIN)/dvc repro
 
-test: venv browser
+test: venv browser plots-offline
 	$(BIN)/python -m pytest -q
+
+# `dvc plots show` with Vega inlined (npm pack, cached) instead of loaded from a CDN; skipped with
+# one line where npm is missing.
+plots-offline: venv
+	@$(BIN)/python -m pipeline.offline_plots --optional
 
 # The web page's tests drive Debian's chromium with Playwright; install it when it is missing
 # and this is a root shell with apt (CI). Elsewhere those tests skip, saying why.
