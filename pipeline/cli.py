@@ -17,6 +17,7 @@ from pipeline.log import configure_logging
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo-shop": ("pipeline.demoshop.command", "serve the embedded demo catalogue on 127.0.0.1"),
     "annotate": ("pipeline.annotate.command", "annotate your own photos into a VITON-HD layout folder"),
+    "classify": ("pipeline.classify.command", "sort a folder into persons, garment shots and rejects (CSV)"),
     "validate": ("pipeline.dataset.validate_command", "check a VITON-HD-layout data set"),
     "serve": ("pipeline.api.command", "serve the try-on REST API (FastAPI; docs at /docs)"),
     "tryon": ("pipeline.infer.command", "dress a person in a garment (one pair or a folder)"),

@@ -236,3 +236,62 @@ def test_demo_shop_images(classifier):
                 assert classifier.classify(rgb).category == "upper_body"  # from the silhouette alone
             seen[expected] += 1
     assert seen == {"person": 4, "garment": 4}
+
+
+def test_white_garment_on_white_is_a_garment(classifier):
+    """A white tee on a white sweep: found by the cloth-mask model's hysteresis, not refused as too small."""
+    img = draw_garment([TEE], colour=(246, 246, 244))
+    cv2.putText(img, "LOGO", (230, 400), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (30, 30, 30), 4)  # a print on the chest
+    verdict = classifier.classify(img)
+    assert verdict.label == "garment", verdict
+    assert verdict.scores["foreground_fraction"] > 0.15
+
+
+def test_garment_filling_the_frame_with_a_busy_print_is_a_garment(classifier):
+    """Sleeves touching the frame and a print everywhere inside: the backdrop is still plain around it."""
+    wide = shifted(TEE, -100, -60, 1.33)  # sleeves run off both sides
+    img = draw_garment([wide], colour=(120, 120, 125))
+    rng = np.random.default_rng(3)
+    mask = np.zeros(img.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.array(wide, np.int32)], 1)
+    for _ in range(60):  # a cartoon-like print of coloured blobs
+        x, y = int(rng.integers(150, 450)), int(rng.integers(200, 750))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        cv2.circle(img, (x, y), int(rng.integers(8, 30)), colour, -1)
+    img[mask == 0] = 255
+    verdict = classifier.classify(img)
+    assert verdict.label == "garment", verdict
+
+
+def test_dark_body_shaped_garment_is_no_person(classifier):
+    """A black bodysuit laid flat: a body's outline, but no face and no skin, so a garment."""
+    body = [(250, 90), (350, 90), (460, 160), (520, 420), (470, 430), (420, 230), (410, 470), (430, 760),
+            (330, 760), (300, 520), (270, 760), (170, 760), (190, 470), (180, 230), (130, 430), (80, 420), (140, 160)]
+    verdict = classifier.classify(draw_garment([body], colour=(18, 18, 22)))
+    assert verdict.label == "garment", verdict
+
+
+def test_vton_classify_writes_one_row_per_picture(tmp_path):
+    import subprocess
+    import sys
+
+    folder = tmp_path / "scraped"
+    folder.mkdir()
+    Image.fromarray(draw_garment([TROUSERS])).save(folder / "b_trousers.png")
+    Image.fromarray(grace_hopper()).save(folder / "a_person.jpg")
+    (folder / "c_notes.jpg").write_text("not a picture")
+    (folder / "readme.txt").write_text("ignored: not a picture suffix")
+    out = tmp_path / "labels.csv"
+    vton = Path(sys.executable).parent / "vton"
+    done = subprocess.run([str(vton), "classify", str(folder), "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "3 pictures: 1 garment, 1 person, 1 rejected" in done.stdout
+    with out.open() as f:
+        rows = {r["file"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"a_person.jpg", "b_trousers.png", "c_notes.jpg"}
+    assert rows["a_person.jpg"]["label"] == "person"
+    assert (rows["b_trousers.png"]["label"], rows["b_trousers.png"]["category"]) == ("garment", "lower_body")
+    assert rows["c_notes.jpg"]["label"] == "rejected" and rows["c_notes.jpg"]["reason"].startswith("unreadable")
+    assert "pose_found=" in rows["a_person.jpg"]["scores"]
+    missing = subprocess.run([str(vton), "classify", str(tmp_path / "nowhere")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "is not a folder" in missing.stderr

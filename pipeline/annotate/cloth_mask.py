@@ -28,7 +28,15 @@ from pipeline.skip import SkipItem
 
 
 class ClothMaskError(SkipItem):
-    """No trustworthy garment mask; ``reason`` is a metrics slug."""
+    """No trustworthy garment mask; ``reason`` is a metrics slug.
+
+    ``objects`` and ``second_ratio`` (second largest / largest area) are set for ``several_objects``.
+    """
+
+    def __init__(self, reason: str, detail: str = "", objects: int = 0, second_ratio: float = 0.0) -> None:
+        super().__init__(reason, detail)
+        self.objects = objects
+        self.second_ratio = second_ratio
 
 
 @dataclass(frozen=True)
@@ -121,9 +129,9 @@ def cloth_mask(rgb: np.ndarray, config: ClothMaskConfig = ClothMaskConfig()) -> 
     if main_area < config.min_area_fraction * height * width:
         raise ClothMaskError("main_component_too_small", f"{main_area / (height * width):.3f} of the image")
     if len(order) > 1 and areas[order[1]] > config.second_object_ratio * main_area:
-        raise ClothMaskError(
-            "several_objects", f"second object is {areas[order[1]] / main_area:.2f} of the largest"
-        )
+        ratio = float(areas[order[1]] / main_area)
+        raise ClothMaskError("several_objects", f"second object is {ratio:.2f} of the largest",
+                             objects=int((areas > config.second_object_ratio * main_area).sum()), second_ratio=ratio)
     mask = fill_holes((labels == order[0] + 1).astype(np.uint8))
     if coef[1:].any():
         # Only a lit set (the border shows a vignette or gradient) is taken to cast

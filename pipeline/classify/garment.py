@@ -1,7 +1,7 @@
 """Is a picture one object on a plain background? (the look of an in-shop garment shot)
 
-The border of a packshot is near-uniform; everything that differs from the border
-colour is foreground, and a garment is one main connected blob of it.
+The pipeline's cloth-mask segmentation decides: a packshot is one main object on a smooth
+backdrop, which is exactly what that step can cut out.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.binary_mask import fill_holes
+from pipeline.annotate.cloth_mask import ClothMaskError, cloth_mask
 from pipeline.classify.config import GarmentRule
 
 
@@ -57,8 +57,23 @@ def border_colour(rgb: np.ndarray, width_fraction: float = 0.03) -> tuple[int, i
     return (int(med[0]), int(med[1]), int(med[2]))
 
 
+# The cloth mask's refusals, in the classify stage's own reason names.
+_REASONS = {
+    "no_plain_background": "no_person_busy_background",
+    "empty_mask": "no_object",
+    "main_component_too_small": "object_too_small",
+    "several_objects": "several_objects",
+}
+
+
 def analyse_garment(rgb: np.ndarray, rule: GarmentRule) -> GarmentResult:
-    """Measure border uniformity and foreground blobs; decide garment or a reject reason."""
+    """One garment on a plain backdrop? Decided by the cloth-mask segmentation, on a small copy.
+
+    The same background model as the garment masks the pipeline writes
+    (:func:`pipeline.annotate.cloth_mask.cloth_mask`: a smooth CIELAB backdrop field,
+    hysteresis for white on white), so what classify calls a garment shot is what the mask
+    step can cut out. ``border_uniformity`` is reported as a score only.
+    """
     small = downscale(rgb, rule.analysis_max_side)
     h, w = small.shape[:2]
     bw = max(1, round(rule.border_width * min(h, w)))
@@ -66,48 +81,16 @@ def analyse_garment(rgb: np.ndarray, rule: GarmentRule) -> GarmentResult:
     bg = np.median(border, axis=0).astype(np.int16)
     uniformity = float(np.mean(np.abs(border - bg).max(axis=1) <= rule.background_tolerance))
     bg_rgb = (int(bg[0]), int(bg[1]), int(bg[2]))
-    if uniformity < rule.min_border_uniformity:
-        return GarmentResult(False, "no_person_busy_background", uniformity, bg_rgb, 0.0, 0, 0.0, None)
-
-    diff = np.abs(small.astype(np.int16) - bg).max(axis=2)
-    colour_fg = (diff > rule.background_tolerance).astype(np.uint8)
-    # Opening drops JPEG speckle. A white garment on white is found by its outline:
-    # edges are added, then closing bridges seams and filling holes recovers the inside.
-    colour_fg = cv2.morphologyEx(colour_fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-    edges = cv2.Canny(cv2.GaussianBlur(gray, (3, 3), 0), rule.edge_low, rule.edge_high)
-    edges[:bw] = 0
-    edges[-bw:] = 0
-    edges[:, :bw] = 0
-    edges[:, -bw:] = 0
-    fg = colour_fg | (edges > 0).astype(np.uint8)
-    k = max(3, (round(0.02 * max(h, w)) // 2) * 2 + 1)
-    fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    fg = fill_holes(fg)
-
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-    areas = stats[1:, cv2.CC_STAT_AREA].astype(np.int64)
-    order = np.argsort(-areas)
-    min_area = rule.min_component_fraction * h * w
-    big = [int(i) for i in order if areas[i] >= min_area]
-    total = float(h * w)
-    if not big:
-        return GarmentResult(False, "no_object", uniformity, bg_rgb, 0.0, 0, 0.0, None)
-    largest = float(areas[big[0]])
-    fraction = largest / total
-    second = float(areas[big[1]]) / largest if len(big) > 1 else 0.0
-    # The shape is measured on the unclosed colour mask, so the gap between two trouser
-    # legs survives; edges and closing only serve to hold the object together.
-    main = labels == big[0] + 1
-    mask = ((colour_fg > 0) & main).astype(np.uint8)
-    if mask.sum() < 0.5 * main.sum():
-        mask = main.astype(np.uint8)
+    try:
+        mask = (cloth_mask(small, rule.cloth_mask) > 0).astype(np.uint8)
+    except ClothMaskError as exc:
+        return GarmentResult(False, _REASONS.get(exc.reason, exc.reason), uniformity, bg_rgb, 0.0,
+                             exc.objects, exc.second_ratio, None)
+    fraction = float(mask.mean())
     if fraction < rule.min_foreground_fraction:
         reason = "object_too_small"
     elif fraction > rule.max_foreground_fraction:
         reason = "object_fills_frame"
-    elif second > rule.max_second_component_ratio:
-        reason = "several_objects"
     else:
         reason = ""
-    return GarmentResult(not reason, reason, uniformity, bg_rgb, fraction, len(big), second, mask if not reason else None)
+    return GarmentResult(not reason, reason, uniformity, bg_rgb, fraction, 1, 0.0, mask if not reason else None)

@@ -11,6 +11,7 @@ import numpy as np
 
 from pipeline.classify.config import PersonRule
 from pipeline.classify.garment import downscale
+from pipeline.classify.skin import skin_evidence
 from pipeline.native_logs import quiet_process, started_graph
 
 # The mediapipe wheel ships only the "full" landmark model; the legacy API would try to
@@ -141,9 +142,18 @@ class PersonDetector:
                 selected = "padded"
         if marks is None:
             return PersonResult.none(len(faces))
-        return self._judge(marks, faces, selected)
+        return self._judge(marks, faces, selected, small)
 
-    def _judge(self, marks: np.ndarray, face_boxes: list[tuple[float, float, float, float]], selected: str) -> PersonResult:
+    def _has_evidence(self, marks: np.ndarray, faces: int, small: np.ndarray) -> bool:
+        """A face, or skin at the arms and neck with a covered torso (see PersonRule)."""
+        rule = self.rule
+        if not rule.require_evidence or faces:
+            return True
+        evidence = skin_evidence(small, marks, rule.skin_radius)
+        return evidence.is_person(rule.skin_fraction, rule.min_skin_sites, rule.max_covered_skin, rule.min_skin_contrast)
+
+    def _judge(self, marks: np.ndarray, face_boxes: list[tuple[float, float, float, float]], selected: str,
+               small: np.ndarray) -> PersonResult:
         rule = self.rule
         shoulder_vis = float(min(marks[L_SHOULDER, 3], marks[R_SHOULDER, 3]))
         hip_vis = float(min(marks[L_HIP, 3], marks[R_HIP, 3]))
@@ -155,9 +165,9 @@ class PersonDetector:
         # torso counts as big enough when either its width or its height is.
         torso_size = max(shoulder_width, min(hip_y, 1.0) - shoulder_y)
         plausible = shoulder_vis >= rule.min_shoulder_visibility and hip_y > shoulder_y and torso_size >= rule.min_torso_size
-        if not plausible:
-            # Shoulders hidden, a sliver of a torso, or hips above shoulders: MediaPipe
-            # "sees" poses in flat garments too, so this is treated as no person at all.
+        if not plausible or not self._has_evidence(marks, faces, small):
+            # Shoulders hidden, a sliver of a torso, hips above shoulders, or no face and no
+            # skin: MediaPipe "sees" poses in flat garments too, so this is no person at all.
             return PersonResult(False, "", True, faces, selected, shoulder_vis, hip_vis, shoulder_width, shoulder_y, hip_y)
         torso = hip_y <= rule.max_hip_y and hip_vis >= rule.min_hip_visibility
         return PersonResult(
