@@ -116,7 +116,10 @@ def test_parse_agnostic_removes_upper_labels_keeps_the_rest(person) -> None:
     assert not np.isin(pa, (UPPER_CLOTHES, NECK)).any()
     arms_left = np.isin(pa, (LEFT_ARM, RIGHT_ARM))
     assert arms_left.any(), "hands must stay in the parse agnostic"
-    assert np.nonzero(arms_left)[0].min() > 0.5 * height, "only the hands may keep arm labels"
+    # The hands start at the wrist (0.50): nothing above it keeps an arm label.
+    assert np.nonzero(arms_left)[0].min() >= 0.5 * height, "only the hands may keep arm labels"
+    wrist_row = int(0.5 * height) + 2
+    assert arms_left[wrist_row].sum() >= 2 * 0.06 * parse.shape[1], "the hand keeps its full width at the wrist"
     for label in (2, FACE, PANTS, 16, 17, 18, 19):
         assert ((pa == label) == (parse == label)).all(), f"label {label} changed"
 

@@ -355,9 +355,27 @@ def _parse_agnostic(
             _disc(arm, pts[i], radius, radius)
             prev = i
     removed_arms = arm.astype(bool)
+    if config.keep_hands:
+        # The wrist disc reaches a few centimetres into the hand; the hand is everything past the
+        # wrist along the forearm, so that part is kept (in the image as in this map).
+        for elbow, wrist in ((L_ELBOW, L_WRIST), (R_ELBOW, R_WRIST)):
+            if present[elbow] and present[wrist]:
+                removed_arms &= ~_past_wrist(parse.shape, pts[elbow], pts[wrist])
     out[removed_arms & _has_label(parse, (LEFT_ARM, RIGHT_ARM))] = BACKGROUND
     out[_has_label(parse, UPPER_LABELS + (NECK,))] = BACKGROUND
     return out, removed_arms
+
+
+def _past_wrist(shape: tuple[int, int], elbow: np.ndarray, wrist: np.ndarray, reach: float = 1.0) -> np.ndarray:
+    """``HxW`` bool: beyond the wrist along the elbow-to-wrist direction, within ``reach`` forearms of it."""
+    d = wrist - elbow
+    length2 = float(d @ d)
+    if length2 < 1.0:
+        return np.zeros(shape, dtype=bool)
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    t = ((xs - elbow[0]) * d[0] + (ys - elbow[1]) * d[1]) / length2
+    near = (xs - wrist[0]) ** 2 + (ys - wrist[1]) ** 2 < reach**2 * length2
+    return (t > 1.0) & near
 
 
 def _has_label(parse: np.ndarray, labels: tuple[int, ...]) -> np.ndarray:
