@@ -65,3 +65,21 @@ def test_tom_with_background_input_sees_the_fill() -> None:
     assert torch.equal(seen[0][:, PERSON_CHANNELS + 6:], mask)
     # An old bundle (no background input) keeps its 41 + 3 + 1 input channels.
     assert TOM(TOMConfig(in_channels=PERSON_CHANNELS, ngf=8, attention_heads=2)).full[0].in_channels == PERSON_CHANNELS + 4
+
+
+def test_rendered_is_a_residual_on_the_fill_and_paste_stays_inside_the_warp() -> None:
+    torch.manual_seed(0)
+    tom = TOM(TOMConfig(in_channels=PERSON_CHANNELS, ngf=8, attention_heads=2, background_input=True))
+    last = tom.head[-1]
+    torch.nn.init.zeros_(last.weight)
+    torch.nn.init.zeros_(last.bias)  # the network adds nothing: rendered is the guess itself
+    image, hidden = _backdrop()
+    agnostic = image * (1 - hidden) + (AGNOSTIC_GREY / 127.5 - 1) * hidden
+    inputs = torch.cat([agnostic, torch.zeros(1, PERSON_CHANNELS - 3, 64, 48)], dim=1)
+    mask = torch.zeros(1, 1, 64, 48)
+    mask[..., 20:40, 15:30] = 1
+    out = tom(inputs, torch.ones(1, 3, 64, 48), mask)
+    assert torch.allclose(out.rendered, fill_hidden(agnostic, hidden), atol=1e-3)
+    # sigmoid(0) = 0.5 inside the warped mask, exactly 0 outside: the warp's white surround is never pasted.
+    assert torch.equal(out.comp_mask[mask == 0], torch.zeros_like(out.comp_mask[mask == 0]))
+    assert torch.allclose(out.comp_mask[mask == 1], torch.full_like(out.comp_mask[mask == 1], 0.5))

@@ -41,9 +41,12 @@ class TOMConfig:
     bottleneck_blocks: int = 4  # residual blocks at 1/32, around the self-attention
     attention_heads: int = 8
     head_channels: int = 8  # width of the full-resolution refinement head
-    # Also give the network the agnostic with its grey area filled from the surrounding pixels
-    # (pipeline.models.background_fill): the backdrop it must repaint beside the new garment.
-    # ``inputs`` must then start with the agnostic RGB, as person_input builds it.
+    # Compose over a guess of the backdrop: the agnostic's grey area filled from the surrounding
+    # pixels (pipeline.models.background_fill) is an input, and the rendered image is a residual
+    # on it, so where the new garment does not reach the backdrop comes for free instead of being
+    # painted from nothing. The composition mask is also held inside the warped cloth's mask:
+    # outside it the warped image is its white surround, never garment. ``inputs`` must start
+    # with the agnostic RGB, as person_input builds it.
     background_input: bool = False
 
     def __post_init__(self) -> None:
@@ -125,9 +128,11 @@ class TOM(nn.Module):
         """``inputs`` [B, in_channels, H, W], ``warped_cloth`` [B, 3, H, W] in [-1, 1], ``warped_mask``
         [B, 1, H, W] in [0, 1] (required when ``use_mask``, ignored otherwise)."""
         parts = [inputs, warped_cloth]
+        fill = None
         if self.cfg.background_input:
             agnostic = inputs[:, :3]
-            parts.append(fill_hidden(agnostic, hidden_area(agnostic)))
+            fill = fill_hidden(agnostic, hidden_area(agnostic))
+            parts.append(fill)
         if self.cfg.use_mask:
             if warped_mask is None:
                 raise ValueError("TOM was configured with use_mask=True but no warped_mask was given")
@@ -142,7 +147,13 @@ class TOM(nn.Module):
             h = up(h, skip)
         h = F.interpolate(self.to_head(h), size=x.shape[-2:], mode="bilinear", align_corners=False)
         out = self.head(torch.cat([h, full], dim=1))
-        rendered = torch.tanh(out[:, :3])
+        if self.cfg.background_input:
+            # atanh of the guess: a zero residual renders the guess exactly.
+            rendered = torch.tanh(out[:, :3] + torch.atanh(fill.clamp(-0.999, 0.999)))
+        else:
+            rendered = torch.tanh(out[:, :3])
         comp_mask = torch.sigmoid(out[:, 3:4])
+        if self.cfg.background_input and warped_mask is not None:
+            comp_mask = comp_mask * warped_mask
         output = comp_mask * warped_cloth + (1 - comp_mask) * rendered
         return TOMOutput(output, rendered, comp_mask)
