@@ -33,25 +33,38 @@ def hidden_area(agnostic: Tensor) -> Tensor:
     return near.to(agnostic.dtype)
 
 
-def fill_hidden(image: Tensor, hidden: Tensor, max_levels: int = 16) -> Tensor:
+# The fill is computed on this grid (height, width), whatever the picture's size, then resized back:
+# every shape inside is a constant, so the graph exports (torch.export with dynamic sizes, ONNX)
+# without size guards. It is the training size, where the resize is the identity; a larger photo
+# gets a backdrop guess of this resolution, which is all a guess of a smooth backdrop needs.
+GRID = (256, 192)
+
+
+def _halve(x: Tensor) -> Tensor:
+    """2x2 mean, an odd side first padded by one zero row or column (weights are zero there too)."""
+    return F.avg_pool2d(F.pad(x, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2)), 2)
+
+
+def fill_hidden(image: Tensor, hidden: Tensor, grid: tuple[int, int] = GRID) -> Tensor:
     """``image`` [B, C, H, W] with the pixels where ``hidden`` [B, 1, H, W] is 1 filled from the rest.
 
-    Known pixels come back unchanged. An image with nothing known is returned as it is.
+    Known pixels come back unchanged; an image with nothing known comes back all zeros.
     """
     known = 1.0 - hidden.to(image.dtype)
-    levels: list[tuple[Tensor, Tensor]] = [(image * known, known)]
-    # Down: each cell is the mean of the known pixels under it (sums carried, so the weights stay exact).
-    while len(levels) < max_levels:
-        total, weight = levels[-1]
-        if min(total.shape[-2:]) <= 1 or bool((weight > 0).all()):
-            break
-        levels.append((F.avg_pool2d(total, 2, ceil_mode=True), F.avg_pool2d(weight, 2, ceil_mode=True)))
-    total, weight = levels[-1]
+    size = image.shape[-2:]
+    total = F.interpolate(image * known, size=grid, mode="bilinear", align_corners=False)
+    weight = F.interpolate(known, size=grid, mode="bilinear", align_corners=False)
+    pyramid: list[tuple[Tensor, Tensor]] = [(total, weight)]
+    # Down to one cell: each is the mean of the known pixels under it (sums carried, so weights stay exact).
+    while max(pyramid[-1][0].shape[-2:]) > 1:
+        total, weight = pyramid[-1]
+        pyramid.append((_halve(total), _halve(weight)))
+    total, weight = pyramid[-1]
     filled = total / weight.clamp_min(1e-6)
     # Up: keep each level's own estimate where it has known pixels, the coarser one where it has none.
-    for total, weight in reversed(levels[:-1]):
+    for total, weight in reversed(pyramid[:-1]):
         coarse = F.interpolate(filled, size=total.shape[-2:], mode="bilinear", align_corners=False)
-        own = total / weight.clamp_min(1e-6)
         have = weight.clamp(0, 1)
-        filled = have * own + (1 - have) * coarse
-    return filled
+        filled = have * (total / weight.clamp_min(1e-6)) + (1 - have) * coarse
+    guess = F.interpolate(filled, size=size, mode="bilinear", align_corners=False)
+    return known * image + (1 - known) * guess
