@@ -89,3 +89,25 @@ def test_exp_run_with_new_lr_reruns_only_tom(project: DvcProject) -> None:
     # The experiment against the workspace's baseline: the model's SSIM is among the differences.
     diff = project.dvc("metrics", "diff", "HEAD", "--all", "--md")
     assert "model.ssim" in diff
+
+
+def test_queued_experiments_run_in_the_background(project: DvcProject) -> None:
+    """The README's `dvc exp run --queue` then `dvc queue start -j 1`: both experiments finish, and show."""
+    import time
+
+    for n in (1, 2):
+        project.dvc("exp", "run", "--queue", "-S", f"evaluate.num_samples={n}", "--name", f"samples-{n}", "evaluate")
+    project.dvc("queue", "start", "-j", "1")
+    deadline = time.monotonic() + 600
+    while True:
+        status = project.dvc("queue", "status")
+        if "Queued" not in status and "Running" not in status:
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(3)
+    for name in ("samples-1", "samples-2"):
+        line = next((row for row in status.splitlines() if name in row), "")
+        assert "Success" in line, status
+    shown = project.dvc("exp", "show", "--no-pager", "--csv")
+    assert "samples-1" in shown and "samples-2" in shown
+    project.dvc("queue", "stop")
