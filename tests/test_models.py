@@ -264,9 +264,14 @@ def test_models_export_to_onnx_and_match():
     ort = pytest.importorskip("onnxruntime")
     gmm = GMM(GMMConfig(person_channels=PERSON_CH, ngf=8)).eval()
     tom = TOM(TOMConfig(in_channels=TOM_IN, ngf=8)).eval()
+    # With the backdrop guess: its pyramid and the residual's atanh must export too.
+    tom_fill = TOM(TOMConfig(in_channels=TOM_IN, ngf=8, background_input=True)).eval()
+    agnostic = torch.randn(1, TOM_IN, 256, 192).clamp(-1, 1)
+    agnostic[:, :3, 60:200, 40:150] = 128 / 127.5 - 1  # a grey area to fill
     cases = [
         (gmm, (torch.randn(1, PERSON_CH, 512, 384), torch.randn(1, 4, 512, 384))),
         (tom, (torch.randn(1, TOM_IN, 256, 192), torch.randn(1, 3, 256, 192), torch.rand(1, 1, 256, 192))),
+        (tom_fill, (agnostic, torch.randn(1, 3, 256, 192), (torch.rand(1, 1, 256, 192) > 0.5).float())),
     ]
     for model, args in cases:
         buf = io.BytesIO()

@@ -148,8 +148,10 @@ class TOM(nn.Module):
         h = F.interpolate(self.to_head(h), size=x.shape[-2:], mode="bilinear", align_corners=False)
         out = self.head(torch.cat([h, full], dim=1))
         if self.cfg.background_input:
-            # atanh of the guess: a zero residual renders the guess exactly.
-            rendered = torch.tanh(out[:, :3] + torch.atanh(fill.clamp(-0.999, 0.999)))
+            # atanh of the guess, so a zero residual renders the guess exactly; written out as a
+            # log because ONNX's TorchScript exporter has no atanh.
+            guess = fill.clamp(-0.999, 0.999)
+            rendered = torch.tanh(out[:, :3] + 0.5 * torch.log((1 + guess) / (1 - guess)))
         else:
             rendered = torch.tanh(out[:, :3])
         comp_mask = torch.sigmoid(out[:, 3:4])
