@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,12 +12,11 @@ from tqdm import tqdm
 
 from pipeline.classify.config import ClassifyConfig
 from pipeline.classify.verdict import REJECTED, ImageClassifier, Verdict
-from pipeline.io.images import ImageLimits, ImageRejected, load_image, to_rgb_array
+from pipeline.io.images import ImageLimits, ImageRejected, list_pictures, load_image, to_rgb_array
 from pipeline.log import get_logger
 
 log = get_logger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 COLUMNS = ("file", "label", "reason", "category", "category_source", "scores")
 
 
@@ -35,12 +33,6 @@ class FolderReport:
         return f"{len(self.rows)} pictures: {parts or 'none'}"
 
 
-def pictures(folder: Path, recursive: bool = False) -> Iterator[Path]:
-    """Picture files of ``folder`` by suffix, sorted (sub-folders too when ``recursive``)."""
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    yield from sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 def _row(path: Path, root: Path, verdict: Verdict, detail: str = "") -> dict[str, Any]:
     scores = ";".join(f"{k}={v}" for k, v in verdict.scores.items())
     return {"file": path.relative_to(root).as_posix(), "label": verdict.label,
@@ -52,7 +44,7 @@ def classify_folder(folder: Path, cfg: ClassifyConfig, recursive: bool = False,
                     limits: ImageLimits = ImageLimits()) -> FolderReport:
     """Label each picture of ``folder`` person, garment or rejected; an unreadable file is a rejected row."""
     report = FolderReport()
-    files = list(pictures(folder, recursive))
+    files = list_pictures(folder, recursive)
     with ImageClassifier(cfg) as clf:
         for path in tqdm(files, desc="classify", unit="img", mininterval=2.0):
             detail = ""

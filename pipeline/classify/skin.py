@@ -58,7 +58,10 @@ def skin_mask(rgb: np.ndarray) -> np.ndarray:
     return (cr >= _CR[0]) & (cr <= _CR[1]) & (cb >= _CB[0]) & (cb <= _CB[1]) & (y > _MIN_Y)
 
 
-def _disk(shape: tuple[int, int], x: float, y: float, radius: float) -> tuple[slice, slice, np.ndarray] | None:
+Disk = tuple[slice, slice, np.ndarray]  # rows, columns, and the disk within that box
+
+
+def _disk(shape: tuple[int, int], x: float, y: float, radius: float) -> Disk | None:
     h, w = shape
     cx, cy = int(x), int(y)
     if not (0 <= cx < w and 0 <= cy < h):
@@ -69,14 +72,8 @@ def _disk(shape: tuple[int, int], x: float, y: float, radius: float) -> tuple[sl
     return slice(y0, y1), slice(x0, x1), (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
 
 
-def _disk_share(mask: np.ndarray, x: float, y: float, radius: float) -> float | None:
-    disk = _disk(mask.shape, x, y, radius)
+def _share(mask: np.ndarray, disk: Disk | None) -> float | None:
     return None if disk is None else float(mask[disk[0], disk[1]][disk[2]].mean())
-
-
-def _disk_colour(lab: np.ndarray, x: float, y: float, radius: float) -> np.ndarray | None:
-    disk = _disk(lab.shape[:2], x, y, radius)
-    return None if disk is None else np.median(lab[disk[0], disk[1]][disk[2]], axis=0)
 
 
 def skin_evidence(rgb: np.ndarray, marks: np.ndarray, radius: float) -> SkinEvidence:
@@ -96,25 +93,23 @@ def skin_evidence(rgb: np.ndarray, marks: np.ndarray, radius: float) -> SkinEvid
     coords.update({name: (float(px[list(ids)].mean()), float(py[list(ids)].mean())) for name, ids in _HANDS.items()})
     coords["neck"] = (float(px[[_L_SHOULDER, _R_SHOULDER]].mean()),
                       float(py[[_L_SHOULDER, _R_SHOULDER]].mean()) - 0.25 * shoulder)
-    sites = {name: _disk_share(skin, x, y, r) for name, (x, y) in coords.items()}
+    site_disks = {name: _disk(skin.shape, x, y, r) for name, (x, y) in coords.items()}
+    sites = {name: _share(skin, disk) for name, disk in site_disks.items()}
     corners = [_L_SHOULDER, _R_SHOULDER, _L_HIP, _R_HIP]
     centres = {"torso": (float(px[corners].mean()), float(py[corners].mean())),
                "hips": (float(px[[_L_HIP, _R_HIP]].mean()), float(py[[_L_HIP, _R_HIP]].mean()))}
-    shares = {k: _disk_share(skin, x, y, 2 * r) for k, (x, y) in centres.items()}
+    part_disks = {k: _disk(skin.shape, x, y, 2 * r) for k, (x, y) in centres.items()}
+    shares = {k: _share(skin, disk) for k, disk in part_disks.items()}
     # The sites' skin tone against each body part's colour, in CIELAB (L 0-100, a and b signed).
     lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2LAB).astype(np.float32)
     lab[..., 0] *= 100 / 255
     lab[..., 1:] -= 128
-    found = []
-    for x, y in coords.values():
-        disk = _disk(skin.shape, x, y, r)
-        if disk is not None:
-            found.append(lab[disk[0], disk[1]][disk[2] & skin[disk[0], disk[1]]])
+    found = [lab[d[0], d[1]][d[2] & skin[d[0], d[1]]] for d in site_disks.values() if d is not None]
     tone_pixels = np.concatenate(found) if found else np.empty((0, 3), np.float32)
     contrast: dict[str, float | None] = {"torso": None, "hips": None}
     if len(tone_pixels):
         tone = np.median(tone_pixels, axis=0)
-        for k, (x, y) in centres.items():
-            colour = _disk_colour(lab, x, y, 2 * r)
-            contrast[k] = None if colour is None else float(np.linalg.norm(colour - tone))
+        for k, d in part_disks.items():
+            if d is not None:
+                contrast[k] = float(np.linalg.norm(np.median(lab[d[0], d[1]][d[2]], axis=0) - tone))
     return SkinEvidence(sites, shares["torso"], shares["hips"], contrast["torso"], contrast["hips"])

@@ -28,7 +28,6 @@ from pipeline.log import get_logger
 
 log = get_logger(__name__)
 
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,10 +80,6 @@ def _read_input(path: Path, what: str) -> "object":
         return load_image(path)
     except ImageRejected as exc:
         raise ImageRejected(exc.reason, f"the {what} image {path} cannot be used ({exc.reason}: {exc.detail})") from exc
-
-
-def _list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
 
 
 def read_pairs_file(path: Path, persons: Path, garments: Path) -> list[tuple[Path, Path]]:
@@ -169,11 +164,13 @@ def run(args: argparse.Namespace) -> int:
             log.info("try-on written", output=args.output, **res.timings)
             return 0
 
+        from pipeline.io.images import list_pictures
+
         try:
             if args.pairs is not None:
                 pairs = read_pairs_file(args.pairs, args.persons, args.garments)
             else:
-                pairs = [(p, g) for p in _list_images(args.persons) for g in _list_images(args.garments)]
+                pairs = [(p, g) for p in list_pictures(args.persons) for g in list_pictures(args.garments)]
         except (OSError, ValueError) as exc:
             return _usage_error(str(exc))
         if not pairs:

@@ -120,6 +120,16 @@ def _check_size(width: int, height: int, limits: ImageLimits) -> None:
         raise ImageRejected("too_large", f"{width}x{height}")
 
 
+# Suffixes a folder of pictures is listed by (vton tryon --persons, vton classify).
+PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+def list_pictures(folder: Path, recursive: bool = False) -> list[Path]:
+    """Files of ``folder`` with a picture suffix, sorted (sub-folders too when ``recursive``)."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.suffix.lower() in PICTURE_SUFFIXES and p.is_file())
+
+
 def load_image(path: str | os.PathLike[str], limits: ImageLimits = ImageLimits()) -> Image.Image:
     """Read and normalise an image file (see :func:`decode_image`)."""
     try:
