@@ -39,7 +39,7 @@ def _summary(name: str, values: list[float]) -> None:
 
 def agnostic_quality(engines: bool) -> None:
     root = SHARED / "vitonhd_train16"
-    configs = {"default (hands kept)": AgnosticConfig(), "VITON-HD exact (hands greyed, no margin)": AgnosticConfig(keep_hands=False, cover_garment_margin=0)}
+    configs = {"default (hands kept)": AgnosticConfig(), "VITON-HD exact (hands and hair greyed, no margin)": AgnosticConfig(keep_hands=False, keep_hair=False, cover_garment_margin=0)}
     parser = estimator = None
     if engines:
         from pipeline.annotate.parse import ParseConfig, build_parser

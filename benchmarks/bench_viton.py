@@ -35,8 +35,10 @@ import yaml
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-# Shares of the budget; import, warp and evaluate take the rest (about a minute on viton256).
-GMM_SHARE, TOM_SHARE = 0.30, 0.62
+# Shares of the budget; import, warp and evaluate take the rest (about six minutes on viton256).
+# The GMM gets the larger share than CP-VTON's equal split suggests: on CPU budgets the warp's IoU
+# was still rising when the TOM's tune SSIM had flattened, and the TOM cannot fix a short warp.
+GMM_SHARE, TOM_SHARE = 0.42, 0.50
 # GMM loss weights for real photos (docs/training.md, tune-split ablation): a loose grid fits real
 # garments; params.yaml keeps a stiffer one for the demo's 24 synthetic products.
 REAL_GMM_WEIGHTS = {"l1": 1.0, "mask": 4.0, "smooth": 0.05}
@@ -56,11 +58,11 @@ def recipe(args: argparse.Namespace) -> dict[str, Any]:
         "mlflow_experiment": "bench-viton",
     }
     gmm = params["train_gmm"]
-    gmm.update(common, batch_size=32 if gpu else 8, lr=2e-4, time_budget_s=round(budget * GMM_SHARE))
+    gmm.update(common, batch_size=32 if gpu else 8, lr=2e-4, time_budget_s=round(budget * args.gmm_share))
     gmm["model"] = {**gmm["model"], "ngf": 64 if gpu else 32}
     gmm["loss_weights"] = dict(REAL_GMM_WEIGHTS)
     tom = params["train_tom"]
-    tom.update(common, batch_size=32 if gpu else 8, lr=2e-4, time_budget_s=round(budget * TOM_SHARE))
+    tom.update(common, batch_size=32 if gpu else 8, lr=2e-4, time_budget_s=round(budget * (GMM_SHARE + TOM_SHARE - args.gmm_share)))
     tom["model"] = {**tom["model"], "ngf": 64 if gpu else 32}
     tom["discriminator"] = {**tom["discriminator"], "ndf": 64 if gpu else 16}
     if args.limit_train:
@@ -120,6 +122,8 @@ def main() -> None:
     parser.add_argument("source", help="VITON-layout folder with train and val (or test) splits")
     parser.add_argument("--budget-min", type=float, default=110.0, help="training budget in minutes (default 110)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_viton"), help="scratch folder (default /tmp/bench_viton)")
+    parser.add_argument("--gmm-share", type=float, default=GMM_SHARE,
+                        help=f"share of the budget for the GMM; the TOM gets {GMM_SHARE + TOM_SHARE:.2f} minus it")
     parser.add_argument("--tune-pairs", type=int, default=200, help="training pairs held out for per-epoch validation")
     parser.add_argument("--limit", type=int, default=None, help="import only the first N pairs of each split")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))

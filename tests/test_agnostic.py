@@ -109,6 +109,25 @@ def test_hands_greyed_when_not_kept(person) -> None:
     assert parse[y, x] == RIGHT_ARM and (res.image[y, x] == GREY).all()
 
 
+@pytest.mark.parametrize("category", ["upper_body", "dresses"])
+def test_long_hair_over_the_shoulder_is_kept(category: str) -> None:
+    rgb, parse, kp = synthetic_person(384, 512)
+    height, width = parse.shape
+    # A lock of hair from the head down over the right shoulder and the top.
+    y0, y1, x0, x1 = int(0.08 * height), int(0.40 * height), int(0.36 * width), int(0.42 * width)
+    rgb[y0:y1, x0:x1] = (50, 30, 20)
+    parse[y0:y1, x0:x1] = 2
+    hair = parse == 2
+    kept = make_agnostic(rgb, parse, kp, category=category)
+    assert (kept.image[hair] == rgb[hair]).all() and not kept.mask[hair].any()
+    assert (kept.parse_agnostic[hair] == 2).all()
+    greyed = make_agnostic(rgb, parse, kp, AgnosticConfig(keep_hair=False), category=category)
+    over_top = hair & (np.arange(height)[:, None] > 0.27 * height)
+    assert over_top.sum() > 100 and (greyed.mask[over_top] > 0).all(), "VITON-HD's rule greys hair over the top"
+    # Keeping the hair changes nothing else.
+    assert ((kept.mask > 0) == ((greyed.mask > 0) & ~hair)).all()
+
+
 def test_parse_agnostic_removes_upper_labels_keeps_the_rest(person) -> None:
     rgb, parse, kp = person
     pa = make_agnostic(rgb, parse, kp).parse_agnostic

@@ -99,6 +99,7 @@ class AgnosticConfig:
     reference_height: int = 1024
     parse_arm_radius: float = 10.0
     keep_hands: bool = True
+    keep_hair: bool = True
     cover_garment_margin: float = 0.5
     min_confidence: float = 0.05
     min_shoulder_fraction: float = 0.04
@@ -188,6 +189,11 @@ def make_agnostic(
     if config.keep_hands and category != LOWER_BODY:
         # Hands are the arm pixels the parse agnostic keeps: beyond the wrist disc.
         keep |= _has_label(parse, ARM_LABELS) & ~parse_arm_mask
+    if config.keep_hair:
+        # VITON-HD pastes back only the face, so long hair over the shoulders falls in the grey and
+        # the generator redraws it as a smear. Hair is in front of any new top or dress and is
+        # the person's, not the garment's: keep it, as the repaint keeps the face.
+        keep |= _has_label(parse, (HAIR,))
     mask = (drawn.astype(bool) & ~keep)
 
     image = rgb.copy()
