@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.dataset.importer import ImportConfig, import_dataset, read_dresscode_keypoints
+from pipeline.dataset.importer import ImportConfig, import_dataset, read_dresscode_keypoints, repair_source_mask
 from pipeline.dataset.source_formats import SourceLayoutError, detect_format
 from pipeline.dataset.validate import validate_dataset
 from pipeline.train.data import VitonDataset
@@ -76,6 +76,58 @@ def test_missing_and_broken_files_are_counted_skips(viton: Path, tmp_path: Path)
     assert dict(report.metrics.skipped) == {"missing_pose": 1, "unreadable_image": 1, "unreadable_annotation": 1}
     assert (out / "train_pairs.txt").read_text().count("\n") == 1
     assert validate_dataset(out, progress=False).ok
+
+
+def _shirt_shot(height: int = 256, width: int = 192) -> tuple[np.ndarray, np.ndarray]:
+    """A printed T-shirt on a white backdrop and its true mask."""
+    rgb = np.full((height, width, 3), 250, np.uint8)
+    mask = np.zeros((height, width), bool)
+    mask[int(0.15 * height):int(0.9 * height), int(0.25 * width):int(0.75 * width)] = True  # body
+    mask[int(0.15 * height):int(0.4 * height), int(0.08 * width):int(0.92 * width)] = True  # sleeves
+    rgb[mask] = (240, 180, 150)
+    rgb[int(0.4 * height):int(0.5 * height), int(0.35 * width):int(0.65 * width)] = (30, 30, 30)  # the print
+    return rgb, mask
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+def test_broken_source_masks_are_repaired() -> None:
+    rgb, true = _shirt_shot()
+    cfg = ImportConfig(source="x")
+    kept, flag = repair_source_mask(true, rgb, cfg)
+    assert flag == "" and np.array_equal(kept, true)
+    # Hollow: only the outline and the dark print were set, as in some of VITON's masks.
+    inner = np.roll(true, 4, 0) & np.roll(true, -4, 0) & np.roll(true, 4, 1) & np.roll(true, -4, 1)
+    hollow = true & ~inner
+    hollow[int(0.4 * 256):int(0.5 * 256), int(0.35 * 192):int(0.65 * 192)] = True
+    assert _iou(hollow, true) < 0.4
+    fixed, flag = repair_source_mask(hollow, rgb, cfg)
+    assert flag == "cloth_mask_repaired_hollow" and _iou(fixed, true) > 0.95
+    assert (fixed >= hollow).all(), "the source's pixels are kept"
+    full, flag = repair_source_mask(np.ones_like(true), rgb, cfg)
+    assert flag == "cloth_mask_repaired_full" and _iou(full, true) > 0.95
+    # Switched off, or a shot the cloth-mask code cannot read, the source stays as it is.
+    noisy = np.random.default_rng(0).integers(0, 256, rgb.shape, dtype=np.uint8)
+    same, flag = repair_source_mask(hollow, noisy, cfg)
+    assert flag == "" and np.array_equal(same, hollow)
+    with pytest.raises(ValueError, match="hollow_share"):
+        ImportConfig.from_dict({"source": "x", "hollow_share": 1.5})
+
+
+def test_import_counts_repaired_masks(viton: Path, tmp_path: Path) -> None:
+    rgb, true = _shirt_shot()
+    Image.fromarray(rgb).save(viton / "train" / "cloth" / "00000_1.jpg", quality=95)
+    Image.fromarray(np.full(true.shape, 255, np.uint8)).save(viton / "train" / "cloth-mask" / "00000_1.jpg")
+    out = tmp_path / "out"
+    report = import_dataset(ImportConfig(source=str(viton), workers=1), out, progress=False)
+    assert report.metrics.extra["flags"] == {"cloth_mask_repaired_full": 1}
+    mask = np.asarray(Image.open(out / "train" / "cloth-mask" / "00000_1.png")) == 255
+    assert _iou(mask, true) > 0.95
+    plain = import_dataset(ImportConfig(source=str(viton), workers=1, repair_masks=False), tmp_path / "plain", progress=False)
+    assert "flags" not in plain.metrics.extra
+    assert (np.asarray(Image.open(tmp_path / "plain" / "train" / "cloth-mask" / "00000_1.png")) == 255).all()
 
 
 def test_tune_split_and_limit(viton: Path, tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ Per pair (:class:`ImportJob`, run in worker processes by :mod:`pipeline.annotate
 * with ``reannotate`` the project's own parser and pose estimator replace both;
 * what the source lacks is computed with the project's code: agnostic image and mask and
   parse agnostic (:func:`pipeline.annotate.agnostic.make_agnostic`), the skeleton drawing, and
-  the garment mask (thresholded when the source's is a lossy JPEG, segmented when there is none).
+  the garment mask (thresholded when the source's is a lossy JPEG, repaired when it is hollow or
+  fills the frame, segmented when there is none).
 
 A pair with a missing or broken file is a counted skip with its reason; the run goes on.
 Nothing but file names is held across pairs, so memory stays flat with the data set's size.
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -65,6 +67,9 @@ class ImportConfig:
     reannotate: bool = False  # parse and pose with the project's own annotators instead of the source's
     fill_neck: bool = True  # LIP/ATR parses have no neck label; recover it from skin colour under the face
     mask_threshold: int = 128  # greyscale JPEG cloth masks: >= this is garment
+    repair_masks: bool = True  # replace hollow or frame-filling source masks (see _repair_source_mask)
+    hollow_share: float = 0.15  # source missing more of the computed mask's core than this: hollow
+    full_share: float = 0.9  # source covering more of the frame than this: not a garment outline
     default_category: str = "upper_body"  # for sources whose pairs file names none (VITON, VITON-HD)
     limit: int | None = None  # import only the first N pairs of each split (quick trials)
     tune_pairs: int = 0  # the last N training pairs form a "tune" split instead: validation while training, not the test
@@ -87,6 +92,8 @@ class ImportConfig:
             raise ValueError(f"import_data.format must be auto, viton, vitonhd or dresscode, got {cfg.format!r}")
         if not 0 < cfg.mask_threshold < 256:
             raise ValueError(f"import_data.mask_threshold must be in 1..255, got {cfg.mask_threshold!r}")
+        if not 0 < cfg.hollow_share < 1 or not 0 < cfg.full_share <= 1:
+            raise ValueError("import_data.hollow_share must be in (0, 1) and full_share in (0, 1]")
         if cfg.tune_pairs < 0:
             raise ValueError(f"import_data.tune_pairs must be >= 0, got {cfg.tune_pairs!r}")
         if cfg.limit is not None and cfg.limit < 1:
@@ -184,7 +191,7 @@ class ImportJob:
                 reason = "annotation_failed" if self.config.reannotate else "unreadable_annotation"
                 return ItemResult.skipped(pair.name, reason, f"{type(exc).__name__}: {exc}")
             try:
-                mask = self._cloth_mask(pair, cloth_rgb)
+                mask, mask_flag = self._cloth_mask(pair, cloth_rgb)
             except ClothMaskError as exc:
                 return ItemResult.skipped(pair.name, f"cloth_{exc.reason}", exc.detail)
             except (OSError, ValueError) as exc:
@@ -221,20 +228,56 @@ class ImportJob:
                 write_file(file_path(base, AGNOSTIC, s), encode_jpeg(Image.fromarray(agn.image)))
                 write_file(file_path(base, AGNOSTIC_MASK, s), png_bytes(Image.fromarray(agn.mask).convert("RGB")))
                 write_file(file_path(base, PARSE_AGNOSTIC, s), png_bytes(to_palette_image(agn.parse_agnostic)))
-            flags = ("cloth_mask_computed",) if pair.cloth_mask is None else ()
+            flags = (mask_flag,) if mask_flag else ()
             return ItemResult(pair.name, ok=True, flags=flags, info={"line": f"{pair.person} {pair.cloth} {pair.category}"})
 
         return run
 
-    def _cloth_mask(self, pair: SourcePair, cloth_rgb: np.ndarray) -> np.ndarray:
-        """0/255 garment mask: the source's, thresholded (lossless from here on), or computed when absent."""
+    def _cloth_mask(self, pair: SourcePair, cloth_rgb: np.ndarray) -> tuple[np.ndarray, str]:
+        """0/255 garment mask and a flag: the source's, thresholded (lossless from here on) and
+        repaired when broken, or computed when absent."""
         if pair.cloth_mask is None:
-            return cloth_mask(cloth_rgb, self.cloth_mask)
+            return cloth_mask(cloth_rgb, self.cloth_mask), "cloth_mask_computed"
         with Image.open(pair.cloth_mask) as img:
             grey = np.asarray(img.convert("L"))
         if grey.shape != cloth_rgb.shape[:2]:
             raise ValueError(f"cloth mask {grey.shape[1]}x{grey.shape[0]} does not match the garment {cloth_rgb.shape[1]}x{cloth_rgb.shape[0]}")
-        return np.where(grey >= self.config.mask_threshold, 255, 0).astype(np.uint8)
+        source = grey >= self.config.mask_threshold
+        flag = ""
+        if self.config.repair_masks:
+            source, flag = repair_source_mask(source, cloth_rgb, self.config, self.cloth_mask)
+        return source.astype(np.uint8) * 255, flag
+
+
+# The computed mask's core: eroded by this share of the width, so that its ragged rim and the
+# sleeve-to-torso gaps it sometimes closes do not count as pixels the source misses.
+_CORE_EROSION = 0.04
+
+
+def repair_source_mask(
+    source: np.ndarray, cloth_rgb: np.ndarray, config: ImportConfig, mask_config: ClothMaskConfig = ClothMaskConfig(),
+) -> tuple[np.ndarray, str]:
+    """Fix a data set's broken garment mask with the project's own; return the mask and a flag ("" when kept).
+
+    VITON's masks were thresholded from the shots by their authors, and a few percent of them are
+    broken: a light or printed garment comes out hollow (only its outline and dark prints are set),
+    or the whole frame is set. Trained on, such a mask tells the GMM the garment is an outline and
+    forbids the TOM to paste inside it. A source mask that covers most of the frame is replaced by
+    the computed one; one that misses much of the computed mask's core gets the union of both (the
+    computed mask can itself miss white-on-white parts that the source has). A shot the cloth-mask
+    code refuses (no plain background) keeps its source mask.
+    """
+    try:
+        ours = cloth_mask(cloth_rgb, mask_config) > 127
+    except ClothMaskError:
+        return source, ""
+    if source.mean() > config.full_share:
+        return ours, "cloth_mask_repaired_full"
+    k = max(1, int(round(_CORE_EROSION * source.shape[1]))) * 2 + 1
+    core = cv2.erode(ours.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
+    if core.any() and (core & ~source).sum() > config.hollow_share * core.sum():
+        return source | ours, "cloth_mask_repaired_hollow"
+    return source, ""
 
 
 @dataclass
