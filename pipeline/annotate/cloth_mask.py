@@ -47,7 +47,9 @@ class ClothMaskConfig:
     min_distance: float = 2.0
     noise_factor: float = 4.0
     strong_factor: float = 3.0
-    trim_fraction: float = 0.0025
+    # Fitted on viton256/train (intact reference masks): 0.0025 left a 2-4 px fringe of JPEG halo
+    # and soft shadow round the garment (IoU 0.944); 0.008 gives 0.968 there.
+    trim_fraction: float = 0.008
     max_border_spread: float = 18.0
     close_fraction: float = 0.012
     open_fraction: float = 0.004
