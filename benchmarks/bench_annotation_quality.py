@@ -19,7 +19,9 @@ and their mean (groups in :mod:`pipeline.quality.labels`), agnostic-mask IoU
 from our parse + our pose and from the reference parse + reference pose (which
 separates the masking rule from the annotators), and cloth-mask IoU (over the
 garments our mask accepts; refusals, which the stage would skip, are counted by
-reason and also scored as 0 in a second figure). A picture our chain fails on is
+reason and also scored as 0 in a second figure; a third figure leaves out the
+reference masks that the import would repair as hollow or frame-filling, see
+:func:`pipeline.dataset.importer.repair_source_mask`). A picture our chain fails on is
 never left out: a missed pose scores no joint, a missed parse is scored as all
 background, a missing agnostic as IoU 0. A missing
 folder or a module that is not importable skips that metric with a note.
@@ -105,6 +107,7 @@ class Report:
     agnostic_ours: list[float] = field(default_factory=list)
     agnostic_ref: list[float] = field(default_factory=list)
     cloth: list[float] = field(default_factory=list)
+    cloth_intact: list[float] = field(default_factory=list)  # only where the reference passes the import's repair check
     cloth_refused: dict[str, int] = field(default_factory=dict)  # reason -> garments the stage would skip
     errors: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -228,6 +231,8 @@ def run(root: Path, limit: int | None) -> Report:
 
     estimator.close()
     if cloth_mask is not None:
+        from pipeline.dataset.importer import ImportConfig, repair_source_mask
+
         n_cloth = 0
         for split in splits:
             cloth_dir, cmask_dir = split.first("cloth"), split.first("cloth-mask")
@@ -241,8 +246,12 @@ def run(root: Path, limit: int | None) -> Report:
                     continue
                 n_cloth += 1
                 try:
-                    pred = report.timed("cloth-mask", lambda: cloth_mask(load_rgb(cpath)))
-                    report.cloth.append(mask_iou(pred > 127, load_binary_mask(ref)))
+                    rgb = load_rgb(cpath)
+                    pred = report.timed("cloth-mask", lambda: cloth_mask(rgb))
+                    reference = load_binary_mask(ref)
+                    report.cloth.append(mask_iou(pred > 127, reference))
+                    if not repair_source_mask(reference, rgb, ImportConfig(source=str(split.root)))[1]:
+                        report.cloth_intact.append(report.cloth[-1])
                 except refusal as exc:  # a garment the stage would skip (two pieces, a busy backdrop)
                     report.cloth_refused[exc.reason] = report.cloth_refused.get(exc.reason, 0) + 1
                 except Exception as exc:
@@ -356,6 +365,8 @@ def summarise(report: Report) -> dict[str, Any]:
             "images": len(report.cloth),
             "refused": dict(sorted(report.cloth_refused.items())),
             "iou_refused_as_zero": _mean(report.cloth + [0.0] * refused),
+            "iou_intact_references": _mean(report.cloth_intact),
+            "intact_references": len(report.cloth_intact),
         }
     return out
 
@@ -392,6 +403,8 @@ def print_summary(root: Path, s: dict[str, Any]) -> None:
         more = f"; {sum(cloth['refused'].values())} refused as the stage would skip them ({refused}), " \
             f"{fmt(cloth['iou_refused_as_zero'])} counting those as 0" if refused else ""
         print(f"  cloth-mask IoU    {fmt(cloth['iou'])}  ({cloth['images']} garments{more})")
+        print(f"  cloth-mask IoU    {fmt(cloth['iou_intact_references'])}  against the {cloth['intact_references']} "
+              "references the import would not repair (hollow or frame-filling ones left out)")
     for note in s["notes"]:
         print(f"  note: {note}")
     for err, n in s["errors"].items():
