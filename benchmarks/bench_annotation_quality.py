@@ -21,7 +21,7 @@ separates the masking rule from the annotators), and cloth-mask IoU (over the
 garments our mask accepts; refusals, which the stage would skip, are counted by
 reason and also scored as 0 in a second figure; a third figure leaves out the
 reference masks that the import would repair as hollow or frame-filling, see
-:func:`pipeline.dataset.importer.repair_source_mask`). A picture our chain fails on is
+:func:`pipeline.dataset.importer.source_mask_defect`). A picture our chain fails on is
 never left out: a missed pose scores no joint, a missed parse is scored as all
 background, a missing agnostic as IoU 0. A missing
 folder or a module that is not importable skips that metric with a note.
@@ -231,8 +231,9 @@ def run(root: Path, limit: int | None) -> Report:
 
     estimator.close()
     if cloth_mask is not None:
-        from pipeline.dataset.importer import ImportConfig, repair_source_mask
+        from pipeline.dataset.importer import ImportConfig, source_mask_defect
 
+        repair_check = ImportConfig(source=str(root))
         n_cloth = 0
         for split in splits:
             cloth_dir, cmask_dir = split.first("cloth"), split.first("cloth-mask")
@@ -246,11 +247,10 @@ def run(root: Path, limit: int | None) -> Report:
                     continue
                 n_cloth += 1
                 try:
-                    rgb = load_rgb(cpath)
-                    pred = report.timed("cloth-mask", lambda: cloth_mask(rgb))
+                    pred = report.timed("cloth-mask", lambda: cloth_mask(load_rgb(cpath))) > 127
                     reference = load_binary_mask(ref)
-                    report.cloth.append(mask_iou(pred > 127, reference))
-                    if not repair_source_mask(reference, rgb, ImportConfig(source=str(split.root)))[1]:
+                    report.cloth.append(mask_iou(pred, reference))
+                    if not source_mask_defect(reference, pred, repair_check):
                         report.cloth_intact.append(report.cloth[-1])
                 except refusal as exc:  # a garment the stage would skip (two pieces, a busy backdrop)
                     report.cloth_refused[exc.reason] = report.cloth_refused.get(exc.reason, 0) + 1

@@ -13,6 +13,7 @@ from PIL import Image
 from pipeline.dataset.importer import ImportConfig, import_dataset, read_dresscode_keypoints, repair_source_mask
 from pipeline.dataset.source_formats import SourceLayoutError, detect_format
 from pipeline.dataset.validate import validate_dataset
+from pipeline.quality.metrics import mask_iou
 from pipeline.train.data import VitonDataset
 from pipeline.train.pose_maps import read_openpose
 from tests.synthetic_viton import COCO_TO_BODY25, write_synthetic_viton, write_viton_style
@@ -89,10 +90,6 @@ def _shirt_shot(height: int = 256, width: int = 192) -> tuple[np.ndarray, np.nda
     return rgb, mask
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / max(1, (a | b).sum()))
-
-
 def test_broken_source_masks_are_repaired() -> None:
     rgb, true = _shirt_shot()
     cfg = ImportConfig(source="x")
@@ -102,13 +99,13 @@ def test_broken_source_masks_are_repaired() -> None:
     inner = np.roll(true, 4, 0) & np.roll(true, -4, 0) & np.roll(true, 4, 1) & np.roll(true, -4, 1)
     hollow = true & ~inner
     hollow[int(0.4 * 256):int(0.5 * 256), int(0.35 * 192):int(0.65 * 192)] = True
-    assert _iou(hollow, true) < 0.4
+    assert mask_iou(hollow, true) < 0.4
     fixed, flag = repair_source_mask(hollow, rgb, cfg)
-    assert flag == "cloth_mask_repaired_hollow" and _iou(fixed, true) > 0.95
+    assert flag == "cloth_mask_repaired_hollow" and mask_iou(fixed, true) > 0.95
     assert (fixed >= hollow).all(), "the source's pixels are kept"
     full, flag = repair_source_mask(np.ones_like(true), rgb, cfg)
-    assert flag == "cloth_mask_repaired_full" and _iou(full, true) > 0.95
-    # Switched off, or a shot the cloth-mask code cannot read, the source stays as it is.
+    assert flag == "cloth_mask_repaired_full" and mask_iou(full, true) > 0.95
+    # A shot the cloth-mask code cannot read keeps its source mask.
     noisy = np.random.default_rng(0).integers(0, 256, rgb.shape, dtype=np.uint8)
     same, flag = repair_source_mask(hollow, noisy, cfg)
     assert flag == "" and np.array_equal(same, hollow)
@@ -124,7 +121,7 @@ def test_import_counts_repaired_masks(viton: Path, tmp_path: Path) -> None:
     report = import_dataset(ImportConfig(source=str(viton), workers=1), out, progress=False)
     assert report.metrics.extra["flags"] == {"cloth_mask_repaired_full": 1}
     mask = np.asarray(Image.open(out / "train" / "cloth-mask" / "00000_1.png")) == 255
-    assert _iou(mask, true) > 0.95
+    assert mask_iou(mask, true) > 0.95
     plain = import_dataset(ImportConfig(source=str(viton), workers=1, repair_masks=False), tmp_path / "plain", progress=False)
     assert "flags" not in plain.metrics.extra
     assert (np.asarray(Image.open(tmp_path / "plain" / "train" / "cloth-mask" / "00000_1.png")) == 255).all()

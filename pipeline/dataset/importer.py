@@ -67,7 +67,7 @@ class ImportConfig:
     reannotate: bool = False  # parse and pose with the project's own annotators instead of the source's
     fill_neck: bool = True  # LIP/ATR parses have no neck label; recover it from skin colour under the face
     mask_threshold: int = 128  # greyscale JPEG cloth masks: >= this is garment
-    repair_masks: bool = True  # replace hollow or frame-filling source masks (see _repair_source_mask)
+    repair_masks: bool = True  # replace hollow or frame-filling source masks (see repair_source_mask)
     hollow_share: float = 0.15  # source missing more of the computed mask's core than this: hollow
     full_share: float = 0.9  # source covering more of the frame than this: not a garment outline
     default_category: str = "upper_body"  # for sources whose pairs file names none (VITON, VITON-HD)
@@ -271,13 +271,23 @@ def repair_source_mask(
         ours = cloth_mask(cloth_rgb, mask_config) > 127
     except ClothMaskError:
         return source, ""
-    if source.mean() > config.full_share:
+    defect = source_mask_defect(source, ours, config)
+    if defect == "full":
         return ours, "cloth_mask_repaired_full"
-    k = max(1, int(round(_CORE_EROSION * source.shape[1]))) * 2 + 1
-    core = cv2.erode(ours.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
-    if core.any() and (core & ~source).sum() > config.hollow_share * core.sum():
+    if defect == "hollow":
         return source | ours, "cloth_mask_repaired_hollow"
     return source, ""
+
+
+def source_mask_defect(source: np.ndarray, computed: np.ndarray, config: ImportConfig) -> str:
+    """How a data set's bool garment mask is broken, judged against the computed one: "full", "hollow" or ""."""
+    if source.mean() > config.full_share:
+        return "full"
+    k = max(1, int(round(_CORE_EROSION * source.shape[1]))) * 2 + 1
+    core = cv2.erode(computed.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
+    if core.any() and (core & ~source).sum() > config.hollow_share * core.sum():
+        return "hollow"
+    return ""
 
 
 @dataclass
