@@ -23,7 +23,7 @@ def main() -> None:
     cfg = EvaluateConfig.from_dict(params)
     outputs = EvaluateOutputs()
     flat = {k: str(v) for k, v in cfg.to_dict().items()}
-    with stage_run("evaluate", cfg.mlflow_experiment, flat, cfg.params_hash(), enabled=cfg.log_mlflow) as run:
+    with stage_run("evaluate", cfg.mlflow_experiment, flat, cfg.params_hash(), enabled=cfg.log_mlflow and bool(cfg.mlflow_experiment)) as run:  # "" = off, as in training
         try:
             summary = evaluate(cfg, outputs)
         except ModelNotFound as exc:

@@ -36,6 +36,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> DvcProject:
         "train_tom.discriminator.ndf": 8,
         "warp.device": "cpu",
         "evaluate.device": "cpu",
+        "train_parse.size": [64, 48],
+        "train_parse.widths": [8, 16],
+        "train_parse.epochs": 2,
+        "train_parse.batch_size": 2,
+        "train_parse.workers": 0,
+        "train_parse.device": "cpu",
     })
     proj.set_params(updates)
     proj.git("add", "-A")
@@ -111,3 +117,18 @@ def test_queued_experiments_run_in_the_background(project: DvcProject) -> None:
     shown = project.dvc("exp", "show", "--no-pager", "--csv")
     assert "samples-1" in shown and "samples-2" in shown
     project.dvc("queue", "stop")
+
+
+def test_repro_trains_the_parser_on_the_imported_parse_maps(project: DvcProject) -> None:
+    project.dvc("repro", "import_data")
+    out = project.dvc("repro", "train_parse")
+    assert stages_ran(out) == {"train_parse"}
+    metrics = json.loads((project.root / "metrics/train_parse.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["train_images"] == 4 and metrics["val_split"] == "test"
+    assert metrics["onnx_max_abs_diff"] < 1e-3
+    model = project.root / "data/train_parse/model"
+    assert (model / "parser.onnx").is_file() and json.loads((model / "meta.json").read_text())["parse"]["onnx_input_size"] == [64, 48]
+    client = MlflowClient(tracking_uri=project.env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.stage = 'train_parse'")
+    assert runs and "val_mIoU" in runs[0].data.metrics
+    assert stages_ran(project.dvc("repro", "train_parse")) == set()

@@ -8,6 +8,10 @@ from pipeline.annotate.parse.config import ParseConfig
 
 def build_parser(cfg: ParseConfig) -> HumanParser:
     """The parser ``cfg.backend`` names; raises ParserUnavailable when its model is missing."""
+    if cfg.backend == "learned":
+        from pipeline.annotate.parse.learned_parser import learned_onnx_config
+
+        cfg = learned_onnx_config(cfg)
     if cfg.backend == "onnx":
         from pipeline.annotate.parse.onnx_parser import OnnxParser
 
@@ -19,6 +23,10 @@ def build_parser(cfg: ParseConfig) -> HumanParser:
 
 def parser_name(cfg: ParseConfig) -> str:
     """The ``name`` the parser ``cfg`` builds would have, without loading its model."""
+    if cfg.backend == "learned":
+        from pipeline.annotate.parse.learned_parser import learned_onnx_config
+
+        cfg = learned_onnx_config(cfg)
     if cfg.backend == "onnx":
         from pipeline.annotate.parse.onnx_parser import onnx_parser_name
 

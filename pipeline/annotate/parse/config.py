@@ -7,7 +7,7 @@ from typing import Any
 
 from pipeline.config_mapping import check_keys
 
-BACKENDS = ("mediapipe", "onnx")
+BACKENDS = ("mediapipe", "onnx", "learned")
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,10 @@ class ParseConfig:
     """How to parse people into CIHP labels.
 
     ``backend``: "mediapipe" (offline, built from the models inside the mediapipe wheel)
-    or "onnx" (an SCHP-style network exported to ONNX, file given by ``onnx_model_path``).
+    or "onnx" (an SCHP-style network exported to ONNX, file given by ``onnx_model_path``)
+    or "learned" (the network the ``train_parse`` stage trains on a data set's own parse
+    maps: ``learned_model`` is its ``model`` folder, whose ``meta.json`` sets the ONNX
+    pre-processing, so the ``onnx_*`` params are ignored).
 
     ONNX pre-processing defaults follow SCHP's own inference code: the picture is read
     as BGR, letterboxed (aspect kept, zero padding) to ``onnx_input_size`` = [h, w],
@@ -27,6 +30,7 @@ class ParseConfig:
 
     backend: str = "mediapipe"
     onnx_model_path: str | None = None
+    learned_model: str | None = None
     onnx_label_set: str = "atr"
     onnx_input_size: tuple[int, int] = (512, 512)
     onnx_mean: tuple[float, float, float] = (0.406, 0.456, 0.485)

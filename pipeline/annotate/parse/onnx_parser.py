@@ -13,6 +13,7 @@ from pipeline.annotate.parse.config import ParseConfig
 from pipeline.annotate.parse.errors import ParserUnavailable
 from pipeline.annotate.parse.labels import LABEL_SETS, mapping_lut
 from pipeline.annotate.parse.skin import fill_neck
+from pipeline.annotate.parse.framing import letterbox_box
 from pipeline.log import get_logger
 
 log = get_logger(__name__)
@@ -68,24 +69,11 @@ class OnnxParser:
             )
         return matching[-1]
 
-    def _letterbox(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-        """Resize into the model's input; returns the canvas and the content box (x, y, w, h)."""
-        in_h, in_w = self.cfg.onnx_input_size
-        h, w = rgb.shape[:2]
-        if not self.cfg.onnx_keep_aspect:
-            return cv2.resize(rgb, (in_w, in_h), interpolation=cv2.INTER_LINEAR), (0, 0, in_w, in_h)
-        scale = min(in_w / w, in_h / h)
-        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        canvas = np.zeros((in_h, in_w, 3), dtype=np.uint8)
-        x, y = (in_w - nw) // 2, (in_h - nh) // 2
-        canvas[y : y + nh, x : x + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
-        return canvas, (x, y, nw, nh)
-
     def logits(self, rgb: np.ndarray) -> np.ndarray:
         """Raw model logits (C x h x w) resampled to the input picture's size."""
         rgb = check_rgb(rgb)
         h, w = rgb.shape[:2]
-        canvas, (bx, by, bw, bh) = self._letterbox(rgb)
+        canvas, (bx, by, bw, bh) = letterbox_box(rgb, self.cfg.onnx_input_size, self.cfg.onnx_keep_aspect)
         if self.cfg.onnx_channel_order == "bgr":
             canvas = canvas[..., ::-1]
         x = canvas.astype(np.float32) / 255.0
