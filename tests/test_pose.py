@@ -267,7 +267,8 @@ def test_pck_on_vitonhd_train16(estimator: PoseEstimator, parser) -> None:
 def test_pck_on_viton_test12_small_images(estimator: PoseEstimator, parser) -> None:
     """VITON's 192x256 photos (COCO-18 references): upscaled for MediaPipe, keypoints back in their pixels.
 
-    MediaPipe alone measured 0.9576; with the hips refined from our parse 0.9758.
+    MediaPipe alone measured 0.9576; with the hips refined from our parse 0.9697 (hem-pull
+    constants fitted on viton256/train; 0.9758 with the earlier ones chosen on these photos).
     """
     root = SHARED / "viton_test12"
     total = plain = None
@@ -285,7 +286,7 @@ def test_pck_on_viton_test12_small_images(estimator: PoseEstimator, parser) -> N
         plain = counts if plain is None else plain + counts
     assert total is not None and plain is not None and total.images == 12
     assert plain.overall >= 0.94, plain.overall
-    assert total.overall >= 0.97 and total.overall > plain.overall, (total.overall, plain.overall)
+    assert total.overall >= 0.965 and total.overall > plain.overall, (total.overall, plain.overall)
 
 
 def test_mirror_table_swaps_sides() -> None:
