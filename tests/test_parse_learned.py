@@ -101,6 +101,10 @@ def test_trains_resumes_exports_and_runs_as_the_learned_backend(tmp_path: Path) 
     assert metrics["val_upper-clothes"] > 0.8 and metrics["val_face"] > 0.5, metrics
     assert metrics["onnx_max_abs_diff"] < 1e-3
     assert len(paths.history_csv.read_text().splitlines()) == 13
+    # DVC deletes the non-persistent outs before a re-run: a run with no epoch left still writes them.
+    paths.history_csv.unlink()
+    again = train_parser(_cfg(root, epochs=12), paths)
+    assert again["resumed_from_epoch"] == 12 and len(paths.history_csv.read_text().splitlines()) == 13
 
     meta = json.loads((paths.model / "meta.json").read_text())
     assert meta["parse"]["onnx_input_size"] == [H, W] and meta["best_epoch"] >= 1
@@ -126,3 +130,12 @@ def test_learned_backend_without_a_model_names_the_param(tmp_path: Path) -> None
     (tmp_path / "meta.json").write_text('{"parse": {"onnx_threads": 9}}')
     with pytest.raises(ParserUnavailable, match="not a train_parse model description"):
         build_parser(ParseConfig(backend="learned", learned_model=str(tmp_path)))
+
+
+def test_changed_training_data_starts_afresh(tmp_path: Path) -> None:
+    root = _write_set(tmp_path / "set", n_train=8, n_test=2)
+    paths = ParsePaths(tmp_path / "out", tmp_path / "m.json", tmp_path / "h.csv")
+    train_parser(_cfg(root, epochs=1), paths)
+    rgb, labels = _figure(np.random.default_rng(3))
+    save_parse_png(root / "train" / "image-parse-v3" / "00000_00.png", labels)  # an upstream re-run rewrote it
+    assert train_parser(_cfg(root, epochs=2), paths)["resumed_from_epoch"] == 0

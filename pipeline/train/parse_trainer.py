@@ -29,7 +29,7 @@ from pipeline.train.checkpoint import load_checkpoint, rng_state, save_checkpoin
 from pipeline.train.data import DatasetLayoutError, split_dir
 from pipeline.train.distributed import pick_device
 from pipeline.train.history import write_history
-from pipeline.train.loop import seed_everything
+from pipeline.train.loop import code_fingerprint, files_fingerprint, seed_everything
 from pipeline.train.parse_config import ParseTrainConfig
 from pipeline.train.parse_data import ParseDataset
 
@@ -161,8 +161,12 @@ def train_parser(cfg: ParseTrainConfig, paths: ParsePaths) -> dict[str, Any]:
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"epoch": 0, "mIoU": -math.inf}
     start_epoch = 0
+    # Resume only the same recipe on the same files with the same code: DVC re-runs this stage
+    # when any of them changes, and a finished checkpoint would then train nothing.
+    recipe = {"params": cfg.params_hash(), "data": files_fingerprint(p for item in train_set.items for p in item),
+              "code": code_fingerprint()}
     state = load_checkpoint(paths.checkpoints / "last.pt")
-    if state is not None and state.get("recipe") == cfg.params_hash():
+    if state is not None and state.get("recipe") == recipe:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -170,7 +174,7 @@ def train_parser(cfg: ParseTrainConfig, paths: ParsePaths) -> dict[str, Any]:
         set_rng_state(state["rng"])
         log.info("resuming", stage=STAGE, from_epoch=start_epoch)
     elif state is not None:
-        log.info("checkpoint from other settings, starting fresh", stage=STAGE)
+        log.info("checkpoint from other params, data or code, starting fresh", stage=STAGE)
 
     epoch_seconds: list[float] = []
     budget = _Budget(cfg.time_budget_s)
@@ -201,7 +205,7 @@ def train_parser(cfg: ParseTrainConfig, paths: ParsePaths) -> dict[str, Any]:
                 save_checkpoint(paths.checkpoints / "best.pt", {"model": model.state_dict(), "epoch": epoch + 1})
             save_checkpoint(paths.checkpoints / "last.pt", {
                 "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "history": history, "best": best, "epoch": epoch + 1, "rng": rng_state(), "recipe": cfg.params_hash()})
+                "history": history, "best": best, "epoch": epoch + 1, "rng": rng_state(), "recipe": recipe})
             write_history(paths.history_csv, history)
             run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch + 1)
             log.info("epoch done", stage=STAGE, **{k: round(v, 4) for k, v in row.items()})
@@ -209,6 +213,7 @@ def train_parser(cfg: ParseTrainConfig, paths: ParsePaths) -> dict[str, Any]:
             if epoch + 1 < cfg.epochs and budget.exhausted(row["seconds"]):
                 log.info("time budget reached, stopping", stage=STAGE, epochs_done=epoch + 1, budget_s=cfg.time_budget_s)
                 break
+        write_history(paths.history_csv, history)  # also when a resumed run had no epoch left
         best_state = load_checkpoint(paths.checkpoints / "best.pt")
         if best_state is not None:
             model.load_state_dict(best_state["model"])
