@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pipeline.train.data import DatasetLayoutError
 from pipeline.train.parse_config import ParseTrainConfig
-from pipeline.train.parse_trainer import ParsePaths, train_parser
+from pipeline.train.parse_trainer import STAGE, train_parser
+from pipeline.train.stage_runner import StagePaths
 from stages._common import stage_setup
 
 
@@ -14,7 +15,7 @@ def main() -> None:
     except ValueError as exc:
         raise SystemExit(f"params 'train_parse:' block: {exc}") from exc
     try:
-        train_parser(cfg, ParsePaths.for_stage())
+        train_parser(cfg, StagePaths.for_stage(STAGE))
     except (DatasetLayoutError, ValueError) as exc:
         raise SystemExit(f"train_parse: {exc}") from exc
 

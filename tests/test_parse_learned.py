@@ -18,7 +18,8 @@ from pipeline.annotate.parse.palette_io import save_parse_png
 from pipeline.models.parse_net import ParseNet, ParseNetConfig
 from pipeline.train.parse_config import ParseTrainConfig
 from pipeline.train.parse_data import ParseDataset, mirror
-from pipeline.train.parse_trainer import ParsePaths, train_parser
+from pipeline.train.parse_trainer import train_parser
+from pipeline.train.stage_runner import StagePaths
 
 H, W = 48, 32
 
@@ -73,10 +74,13 @@ def test_mirror_swaps_left_and_right_labels() -> None:
 
 
 def test_dataset_counts_images_without_a_parse_map_and_letterboxes(tmp_path: Path) -> None:
-    root = _write_set(tmp_path / "set", n_train=3, n_test=1)
+    root = _write_set(tmp_path / "set", n_train=4, n_test=1)
     (root / "train" / "image-parse-v3" / "00001_00.png").unlink()
+    (root / "train" / "image" / "00003_00.jpg").write_bytes(b"not a jpeg")
+    save_parse_png(root / "train" / "image-parse-v3" / "00003_00.png", np.zeros((H, W), np.uint8))
+    save_parse_png(root / "train" / "image-parse-v3" / "00002_00.png", np.zeros((H + 2, W), np.uint8))
     ds = ParseDataset(root, "train", (96, 96))
-    assert len(ds) == 2 and ds.skipped["parse_missing"] == 1
+    assert len(ds) == 1 and dict(ds.skipped) == {"parse_missing": 1, "unreadable": 1, "size_mismatch": 1}
     x, y = ds[0]
     assert x.shape == (3, 96, 96) and y.shape == (96, 96)
     # 32x48 fitted into 96x96 is 64 wide: 16 columns of zero padding each side, labelled background.
@@ -92,7 +96,7 @@ def test_config_names_the_bad_param(tmp_path: Path) -> None:
 
 def test_trains_resumes_exports_and_runs_as_the_learned_backend(tmp_path: Path) -> None:
     root = _write_set(tmp_path / "set")
-    paths = ParsePaths(tmp_path / "out", tmp_path / "metrics" / "train_parse.json", tmp_path / "metrics" / "history.csv")
+    paths = StagePaths(tmp_path / "out", tmp_path / "metrics" / "train_parse.json", tmp_path / "metrics" / "history.csv")
     first = train_parser(_cfg(root, epochs=4), paths)
     assert first["epochs"] == 4 and first["resumed_from_epoch"] == 0
     # More epochs with the same recipe carry on from the checkpoint, not from scratch.
@@ -134,7 +138,7 @@ def test_learned_backend_without_a_model_names_the_param(tmp_path: Path) -> None
 
 def test_changed_training_data_starts_afresh(tmp_path: Path) -> None:
     root = _write_set(tmp_path / "set", n_train=8, n_test=2)
-    paths = ParsePaths(tmp_path / "out", tmp_path / "m.json", tmp_path / "h.csv")
+    paths = StagePaths(tmp_path / "out", tmp_path / "m.json", tmp_path / "h.csv")
     train_parser(_cfg(root, epochs=1), paths)
     rgb, labels = _figure(np.random.default_rng(3))
     save_parse_png(root / "train" / "image-parse-v3" / "00000_00.png", labels)  # an upstream re-run rewrote it

@@ -15,6 +15,7 @@ import albumentations as A
 import cv2
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from pipeline.annotate.parse.labels import CIHP_LABELS, LEFT_ARM, LEFT_LEG, LEFT_SHOE, RIGHT_ARM, RIGHT_LEG, RIGHT_SHOE
@@ -38,8 +39,22 @@ def mirror(rgb: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return np.ascontiguousarray(rgb[:, ::-1]), MIRROR_LUT[labels[:, ::-1]]
 
 
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the file's header, or None when it is not a readable image (no full decode)."""
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
 def list_parse_items(root: str | Path, split: str, limit: int | None = None) -> tuple[list[tuple[Path, Path]], Counter[str]]:
-    """``(image, parse map)`` paths of ``split`` with both files present, and the count of images without a map."""
+    """``(image, parse map)`` paths of ``split`` whose files are present and agree in size, and the skips by reason.
+
+    Checked here from the headers, so the skips are counted once in the stage's metrics
+    (data-loader workers cannot report back); a file broken past its header is still
+    replaced by a neighbour at load time, with a warning.
+    """
     base = split_dir(root, split)
     image_folder, parse_folder = FOLDERS[IMAGE], FOLDERS[PARSE]
     items: list[tuple[Path, Path]] = []
@@ -51,6 +66,13 @@ def list_parse_items(root: str | Path, split: str, limit: int | None = None) -> 
         parse = base / PARSE / parse_folder.file_name(stem)
         if not parse.is_file():
             skipped["parse_missing"] += 1
+            continue
+        image_size, parse_size = _header_size(path), _header_size(parse)
+        if image_size is None or parse_size is None:
+            skipped["unreadable"] += 1
+            continue
+        if image_size != parse_size:
+            skipped["size_mismatch"] += 1
             continue
         items.append((path, parse))
         if limit is not None and len(items) >= limit:
@@ -102,8 +124,7 @@ class ParseDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         loaded = self.load(index)
         if loaded is None:
-            # A broken pair mid-epoch: train on a neighbour rather than stop the run.
-            self.skipped["unreadable"] += 1
+            # Broken past its header: train on a neighbour rather than stop the run (logged in load).
             return self[(index + 1) % len(self)] if len(self) > 1 else self._blank()
         rgb, labels = loaded
         if self._aug is not None:

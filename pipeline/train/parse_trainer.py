@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,33 +31,13 @@ from pipeline.train.history import write_history
 from pipeline.train.loop import code_fingerprint, files_fingerprint, seed_everything
 from pipeline.train.parse_config import ParseTrainConfig
 from pipeline.train.parse_data import ParseDataset
+from pipeline.train.stage_runner import StagePaths
 
 log = get_logger(__name__)
 
 STAGE = "train_parse"
 ONNX_NAME, WEIGHTS_NAME, META_NAME = "parser.onnx", "parser.pt", "meta.json"
 ONNX_TOLERANCE = 1e-3
-
-
-@dataclass(frozen=True)
-class ParsePaths:
-    """``out_dir/checkpoints`` (persisted, the resume point), ``out_dir/model``, and the metrics files."""
-
-    out_dir: Path
-    metrics_json: Path
-    history_csv: Path
-
-    @classmethod
-    def for_stage(cls, data_root: Path = Path("data"), metrics_root: Path = Path("metrics")) -> "ParsePaths":
-        return cls(data_root / STAGE, metrics_root / f"{STAGE}.json", metrics_root / f"{STAGE}_history.csv")
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.out_dir / "checkpoints"
-
-    @property
-    def model(self) -> Path:
-        return self.out_dir / "model"
 
 
 def _val_split(cfg: ParseTrainConfig) -> str:
@@ -137,7 +116,7 @@ class _Budget:
         return bool(self.seconds) and time.perf_counter() - self.started + last_epoch_s > self.seconds
 
 
-def train_parser(cfg: ParseTrainConfig, paths: ParsePaths) -> dict[str, Any]:
+def train_parser(cfg: ParseTrainConfig, paths: StagePaths) -> dict[str, Any]:
     """Train (resuming from ``checkpoints/last.pt`` when its recipe matches), export the best epoch, write metrics."""
     started = time.perf_counter()
     if cfg.threads:
