@@ -143,3 +143,25 @@ def test_changed_training_data_starts_afresh(tmp_path: Path) -> None:
     rgb, labels = _figure(np.random.default_rng(3))
     save_parse_png(root / "train" / "image-parse-v3" / "00000_00.png", labels)  # an upstream re-run rewrote it
     assert train_parser(_cfg(root, epochs=2), paths)["resumed_from_epoch"] == 0
+
+
+def test_commands_name_the_param_when_the_learned_model_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import matplotlib.cbook
+    from PIL import Image
+
+    from pipeline.cli import main
+    from tests.train_helpers import write_random_bundle
+
+    photo = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    garment = tmp_path / "tee.png"
+    Image.new("RGB", (96, 128), "white").save(garment)
+    bundle = write_random_bundle(tmp_path / "bundle", (256, 192))
+    missing = tmp_path / "no-parser"
+    rc = main(["tryon", "--person", str(photo), "--garment", str(garment), "--output", str(tmp_path / "o.png"),
+               "--model", str(bundle), "--device", "cpu", "--parse-model", str(missing)])
+    assert rc == 1 and "parse.learned_model" in capsys.readouterr().err
+    persons = tmp_path / "persons"
+    persons.mkdir()
+    (persons / "grace.jpg").write_bytes(photo.read_bytes())
+    rc = main(["annotate", "--persons", str(persons), "--out", str(tmp_path / "out"), "--parse-model", str(missing)])
+    assert rc == 1 and "parse.learned_model" in capsys.readouterr().err

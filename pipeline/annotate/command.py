@@ -20,6 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline.annotate.parse.learned_parser import learned_parse
 from pipeline.categories import CATEGORIES
 
 
@@ -36,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(1024, 768),
                         help="height and width every picture is letterboxed to (default 1024 768, VITON-HD's)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes per step (default 1)")
+    parser.add_argument("--parse-model", type=Path, default=None,
+                        help="parse with this train_parse model folder (parse.backend: learned) instead of the offline parser")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = AnnotateConfig(persons=args.persons, garments=args.garments, pairs=args.pairs, categories=args.categories,
                              category=args.category, out=args.out, split=args.split, workers=args.workers,
-                             size=(int(args.size[0]), int(args.size[1])))
+                             size=(int(args.size[0]), int(args.size[1])), parse=learned_parse(args.parse_model))
         report = annotate_folder(cfg)
     except (ValueError, FileNotFoundError) as exc:
         sys.stderr.write(f"vton annotate: {exc}\n")

@@ -23,6 +23,7 @@ import csv
 import sys
 from pathlib import Path
 
+from pipeline.annotate.parse.learned_parser import learned_parse
 from pipeline.categories import CATEGORIES
 from pipeline.log import get_logger
 
@@ -56,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the garment's category (default: the model's own, or, for a model trained on several, "
                         "the garment's outline)")
     parser.add_argument("--save-warped", action="store_true", help="also write <output stem>_warped.png and _mask.png")
+    parser.add_argument("--parse-model", type=Path, default=None,
+                        help="parse the person with this train_parse model folder (parse.backend: learned) instead of the offline parser")
 
 
 def _fail(message: str, status: int) -> int:
@@ -146,12 +149,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = EngineConfig(model=args.model, gmm_model=args.gmm_model, backend=args.backend, device=args.device,
                            size=tuple(args.size) if args.size else None, annotate_height=args.annotate_height,
-                           threads=args.threads, paste_back=not args.no_paste_back)
+                           threads=args.threads, paste_back=not args.no_paste_back,
+                           parse=learned_parse(args.parse_model))
     except ValueError as exc:
         return _usage_error(str(exc))
+    from pipeline.annotate.parse.errors import ParserUnavailable
+
     try:
         engine = TryOnEngine.load(cfg)
-    except (ModelNotFound, ValueError) as exc:
+    except (ModelNotFound, ValueError, ParserUnavailable) as exc:
         return _fail(str(exc), 1)
 
     with engine:

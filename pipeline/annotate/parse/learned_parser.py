@@ -18,6 +18,11 @@ _HOW = "set parse.learned_model to the model folder the train_parse stage writes
 _ALLOWED = {"onnx_label_set", "onnx_input_size", "onnx_mean", "onnx_std", "onnx_channel_order", "onnx_keep_aspect", "onnx_output"}
 
 
+def learned_parse(model: str | Path | None) -> dict[str, str]:
+    """The ``parse:`` params that select the learned parser in ``model`` (none: the defaults)."""
+    return {} if model is None else {"backend": "learned", "learned_model": str(model)}
+
+
 def learned_onnx_config(cfg: ParseConfig) -> ParseConfig:
     """The ``onnx`` backend config that runs ``cfg.learned_model``; ParserUnavailable when it is missing or foreign."""
     if not cfg.learned_model:
