@@ -165,3 +165,12 @@ def test_commands_name_the_param_when_the_learned_model_is_missing(tmp_path: Pat
     (persons / "grace.jpg").write_bytes(photo.read_bytes())
     rc = main(["annotate", "--persons", str(persons), "--out", str(tmp_path / "out"), "--parse-model", str(missing)])
     assert rc == 1 and "parse.learned_model" in capsys.readouterr().err
+
+
+def test_training_with_augmentation_in_a_worker_repeats_exactly(tmp_path: Path) -> None:
+    root = _write_set(tmp_path / "set", n_train=8, n_test=2)
+    runs = []
+    for name in ("a", "b"):
+        paths = StagePaths(tmp_path / name, tmp_path / f"{name}.json", tmp_path / f"{name}.csv")
+        runs.append(train_parser(_cfg(root, epochs=2, augment=1.0, workers=1), paths)["train_loss"])
+    assert runs[0] == runs[1]

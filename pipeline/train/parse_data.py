@@ -80,27 +80,35 @@ def list_parse_items(root: str | Path, split: str, limit: int | None = None) -> 
     return items, skipped
 
 
-def _augmenter(strength: float) -> A.Compose:
+def _augmenter(strength: float, seed: int) -> A.Compose:
     """Framing and colour changes (scale, shift, light): VITON's centred studio shots are alike,
     users' photos are not."""
     return A.Compose([
         A.Affine(scale=(1 - 0.25 * strength, 1 + 0.1 * strength), translate_percent=(-0.08 * strength, 0.08 * strength),
                  rotate=(-8 * strength, 8 * strength), border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, p=0.7),
         A.ColorJitter(brightness=0.25 * strength, contrast=0.25 * strength, saturation=0.25 * strength, hue=0.03 * strength, p=0.8),
-    ])  # fmt: skip
+    ], seed=seed)  # fmt: skip
 
 
 class ParseDataset(Dataset):
     """``(image [3, H, W] in [-1, 1], labels [H, W] int64)``; unreadable files become counted skips."""
 
-    def __init__(self, root: str | Path, split: str, size: tuple[int, int], augment: float = 0.0, limit: int | None = None) -> None:
+    def __init__(self, root: str | Path, split: str, size: tuple[int, int], augment: float = 0.0, limit: int | None = None,
+                 seed: int = 0) -> None:
         self.split = split
         self.size = (int(size[0]), int(size[1]))
         self.items, self.skipped = list_parse_items(root, split, limit)
         if not self.items:
             raise ValueError(f"{root}: split '{split}' has no image with a parse map in {PARSE}/")
         self.augment = float(augment)
-        self._aug = _augmenter(self.augment) if self.augment > 0 else None
+        self._aug = _augmenter(self.augment, seed) if self.augment > 0 else None
+        self._rng = np.random.default_rng(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the augmentation's random streams (each data-loader worker gets its own seed)."""
+        self._rng = np.random.default_rng(seed)
+        if self._aug is not None:
+            self._aug.set_random_seed(seed)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -128,7 +136,7 @@ class ParseDataset(Dataset):
             return self[(index + 1) % len(self)] if len(self) > 1 else self._blank()
         rgb, labels = loaded
         if self._aug is not None:
-            if np.random.random() < 0.5:
+            if self._rng.random() < 0.5:
                 rgb, labels = mirror(rgb, labels)
             out = self._aug(image=rgb, mask=labels)
             rgb, labels = out["image"], out["mask"]
@@ -137,3 +145,10 @@ class ParseDataset(Dataset):
 
     def _blank(self) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.zeros(3, *self.size), torch.zeros(self.size, dtype=torch.long)
+
+
+def reseed_worker(worker_id: int) -> None:
+    """``worker_init_fn``: seed the worker's copy from the loader's per-epoch seed, so runs repeat."""
+    info = torch.utils.data.get_worker_info()
+    if info is not None and isinstance(info.dataset, ParseDataset):
+        info.dataset.reseed(torch.initial_seed() % 2**32)

@@ -30,7 +30,7 @@ from pipeline.train.distributed import pick_device
 from pipeline.train.history import write_history
 from pipeline.train.loop import code_fingerprint, files_fingerprint, seed_everything
 from pipeline.train.parse_config import ParseTrainConfig
-from pipeline.train.parse_data import ParseDataset
+from pipeline.train.parse_data import ParseDataset, reseed_worker
 from pipeline.train.stage_runner import StagePaths
 
 log = get_logger(__name__)
@@ -123,13 +123,14 @@ def train_parser(cfg: ParseTrainConfig, paths: StagePaths) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
     seed_everything(cfg.seed, device)
-    train_set = ParseDataset(cfg.dataset, cfg.train_split, cfg.size, augment=cfg.augment, limit=cfg.limit_train)
+    train_set = ParseDataset(cfg.dataset, cfg.train_split, cfg.size, augment=cfg.augment, limit=cfg.limit_train, seed=cfg.seed)
     val_split = _val_split(cfg)
     val_set = ParseDataset(cfg.dataset, val_split, cfg.size, limit=cfg.limit_val)
     if len(train_set) < 2:
         raise ValueError(f"{cfg.dataset}: the parser needs at least two training pictures, found {len(train_set)}")
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.workers,
-                        drop_last=len(train_set) > cfg.batch_size, persistent_workers=cfg.workers > 0)
+                        drop_last=len(train_set) > cfg.batch_size, persistent_workers=cfg.workers > 0,
+                        worker_init_fn=reseed_worker)
     val_loader = DataLoader(val_set, batch_size=cfg.batch_size, num_workers=cfg.workers)
 
     model = ParseNet(cfg.net).to(device)
