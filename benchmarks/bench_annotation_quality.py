@@ -100,8 +100,8 @@ class Report:
     pose_missed: list[str] = field(default_factory=list)
     pose_unscorable: int = 0
     groups: dict[str, tuple[int, ...]] = field(default_factory=lambda: dict(zip(group_names(), group_ids())))
-    parse_inter: np.ndarray = field(default_factory=lambda: np.zeros(len(group_ids()), np.int64))
-    parse_union: np.ndarray = field(default_factory=lambda: np.zeros(len(group_ids()), np.int64))
+    parse_inter: np.ndarray = field(init=False)  # per group, sized from ``groups``
+    parse_union: np.ndarray = field(init=False)
     parse_images: int = 0
     parse_missed: list[str] = field(default_factory=list)  # scored as all background
     agnostic_missed: list[str] = field(default_factory=list)  # no agnostic from our annotations: scored 0
@@ -112,6 +112,10 @@ class Report:
     cloth_refused: dict[str, int] = field(default_factory=dict)  # reason -> garments the stage would skip
     errors: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.parse_inter = np.zeros(len(self.groups), np.int64)
+        self.parse_union = np.zeros(len(self.groups), np.int64)
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -154,11 +158,7 @@ def run(root: Path, limit: int | None, parse_config: dict[str, Any] | None = Non
     ``parse_config``: ``parse:`` params for the parser (default: the offline default).
     ``head_group``: score hair and face as one group (:func:`head_groups`).
     """
-    report = Report()
-    if head_group:
-        report.groups = head_groups()
-        report.parse_inter = np.zeros(len(report.groups), np.int64)
-        report.parse_union = np.zeros(len(report.groups), np.int64)
+    report = Report(groups=head_groups()) if head_group else Report()
     splits = find_splits(root)
 
     from pipeline.annotate.hip_refine import refine_hips_with_parse

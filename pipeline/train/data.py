@@ -97,6 +97,20 @@ def split_dir(root: str | Path, split: str) -> Path:
     )
 
 
+def validation_split(root: str | Path, split: str, fallback: str) -> str:
+    """``split`` when ``root`` has it, else ``fallback`` with a warning.
+
+    A small scrape can leave the test split empty (the dataset stage then omits it); the
+    run still goes on, and the callers' metrics say which split was validated on.
+    """
+    try:
+        split_dir(root, split)
+        return split
+    except DatasetLayoutError:
+        log.warning("validation split missing, validating on the training split", missing=split)
+        return fallback
+
+
 def _optional(path: Path) -> Path | None:
     return path if path.is_file() else None
 

@@ -18,9 +18,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from pipeline.annotate.parse.framing import letterbox_box
 from pipeline.annotate.parse.labels import CIHP_LABELS, LEFT_ARM, LEFT_LEG, LEFT_SHOE, RIGHT_ARM, RIGHT_LEG, RIGHT_SHOE
 from pipeline.annotate.parse.palette_io import load_parse_png
-from pipeline.annotate.parse.framing import letterbox_box
 from pipeline.dataset.layout import FOLDERS, IMAGE, PARSE
 from pipeline.log import get_logger
 from pipeline.train.data import split_dir

@@ -25,7 +25,7 @@ from pipeline.log import get_logger
 from pipeline.models.parse_net import ParseNet
 from pipeline.tracking.mlflow_run import stage_run
 from pipeline.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from pipeline.train.data import DatasetLayoutError, split_dir
+from pipeline.train.data import validation_split
 from pipeline.train.distributed import pick_device
 from pipeline.train.history import write_history
 from pipeline.train.loop import code_fingerprint, files_fingerprint, seed_everything
@@ -38,16 +38,6 @@ log = get_logger(__name__)
 STAGE = "train_parse"
 ONNX_NAME, WEIGHTS_NAME, META_NAME = "parser.onnx", "parser.pt", "meta.json"
 ONNX_TOLERANCE = 1e-3
-
-
-def _val_split(cfg: ParseTrainConfig) -> str:
-    try:
-        split_dir(cfg.dataset, cfg.val_split)
-        return cfg.val_split
-    except DatasetLayoutError:
-        # The demo's small data set may have no test split; the metrics name the split used.
-        log.warning("validation split missing, validating on the training split", missing=cfg.val_split)
-        return cfg.train_split
 
 
 @torch.no_grad()
@@ -124,7 +114,7 @@ def train_parser(cfg: ParseTrainConfig, paths: StagePaths) -> dict[str, Any]:
     device = pick_device(cfg.device)
     seed_everything(cfg.seed, device)
     train_set = ParseDataset(cfg.dataset, cfg.train_split, cfg.size, augment=cfg.augment, limit=cfg.limit_train, seed=cfg.seed)
-    val_split = _val_split(cfg)
+    val_split = validation_split(cfg.dataset, cfg.val_split, cfg.train_split)
     val_set = ParseDataset(cfg.dataset, val_split, cfg.size, limit=cfg.limit_val)
     if len(train_set) < 2:
         raise ValueError(f"{cfg.dataset}: the parser needs at least two training pictures, found {len(train_set)}")
@@ -179,7 +169,6 @@ def train_parser(cfg: ParseTrainConfig, paths: StagePaths) -> dict[str, Any]:
             row = {"epoch": epoch + 1, "train_loss": loss_sum / max(steps, 1), **evaluate_parser(model, val_loader, device, cfg.channels_last),
                    "lr": lr, "seconds": time.perf_counter() - t0}
             history.append(row)
-            paths.checkpoints.mkdir(parents=True, exist_ok=True)
             if row.get("val_mIoU", -1.0) > best["mIoU"]:
                 best = {"epoch": epoch + 1, "mIoU": row.get("val_mIoU", -1.0)}
                 save_checkpoint(paths.checkpoints / "best.pt", {"model": model.state_dict(), "epoch": epoch + 1})

@@ -15,7 +15,7 @@ from pipeline.log import get_logger
 from pipeline.models.vgg import MissingWeightsError
 from pipeline.tracking.mlflow_run import stage_run
 from pipeline.train.config import TrainConfig
-from pipeline.train.data import DatasetLayoutError, VitonDataset, split_dir
+from pipeline.train.data import VitonDataset, validation_split
 from pipeline.train.distributed import init_distributed, shutdown
 from pipeline.train.export import GMMExport, TOMExport, gmm_example, tom_example
 from pipeline.train.gmm_trainer import GMMTask
@@ -52,14 +52,7 @@ class StagePaths:
 def _datasets(cfg: TrainConfig, warped_root: Path | None) -> tuple[VitonDataset, VitonDataset]:
     common: dict[str, Any] = {"size": cfg.size, "pose_format": cfg.pose_format, "validate": cfg.validate, "warped_root": warped_root}
     train = VitonDataset(cfg.dataset, cfg.train_split, limit=cfg.limit_train, **common)
-    val_split = cfg.val_split
-    try:
-        split_dir(cfg.dataset, val_split)
-    except DatasetLayoutError:
-        # A small scrape can leave the test split empty (the dataset stage then omits it);
-        # the run still goes on, and the metrics say which split was validated on.
-        log.warning("validation split missing, validating on the training split", missing=val_split)
-        val_split = cfg.train_split
+    val_split = validation_split(cfg.dataset, cfg.val_split, cfg.train_split)
     val = VitonDataset(cfg.dataset, val_split, limit=cfg.limit_val, **common)
     return train, val
 

@@ -6,12 +6,18 @@ from pipeline.annotate.parse.base import HumanParser
 from pipeline.annotate.parse.config import ParseConfig
 
 
+def _resolved(cfg: ParseConfig) -> ParseConfig:
+    """``cfg`` with the ``learned`` backend turned into the ONNX settings it stands for."""
+    if cfg.backend != "learned":
+        return cfg
+    from pipeline.annotate.parse.learned_parser import learned_onnx_config
+
+    return learned_onnx_config(cfg)
+
+
 def build_parser(cfg: ParseConfig) -> HumanParser:
     """The parser ``cfg.backend`` names; raises ParserUnavailable when its model is missing."""
-    if cfg.backend == "learned":
-        from pipeline.annotate.parse.learned_parser import learned_onnx_config
-
-        cfg = learned_onnx_config(cfg)
+    cfg = _resolved(cfg)
     if cfg.backend == "onnx":
         from pipeline.annotate.parse.onnx_parser import OnnxParser
 
@@ -23,10 +29,7 @@ def build_parser(cfg: ParseConfig) -> HumanParser:
 
 def parser_name(cfg: ParseConfig) -> str:
     """The ``name`` the parser ``cfg`` builds would have, without loading its model."""
-    if cfg.backend == "learned":
-        from pipeline.annotate.parse.learned_parser import learned_onnx_config
-
-        cfg = learned_onnx_config(cfg)
+    cfg = _resolved(cfg)
     if cfg.backend == "onnx":
         from pipeline.annotate.parse.onnx_parser import onnx_parser_name
 

@@ -11,9 +11,9 @@ import numpy as np
 from pipeline.annotate.parse.base import check_rgb
 from pipeline.annotate.parse.config import ParseConfig
 from pipeline.annotate.parse.errors import ParserUnavailable
+from pipeline.annotate.parse.framing import letterbox_box
 from pipeline.annotate.parse.labels import LABEL_SETS, mapping_lut
 from pipeline.annotate.parse.skin import fill_neck
-from pipeline.annotate.parse.framing import letterbox_box
 from pipeline.log import get_logger
 
 log = get_logger(__name__)
