@@ -53,10 +53,10 @@ def _sets(cfg: Any, warped: Path | None) -> tuple[VitonDataset, VitonDataset]:
             VitonDataset(cfg.dataset, "test", size=cfg.size, warped_root=warped))
 
 
-@pytest.mark.parametrize("kind", ["gmm", "tom"])
-def test_crash_and_resume_matches_uninterrupted(kind: str, data: tuple[Path, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize(("kind", "schedule"), [("gmm", "constant"), ("tom", "constant"), ("gmm", "linear")])
+def test_crash_and_resume_matches_uninterrupted(kind: str, schedule: str, data: tuple[Path, Path], tmp_path: Path) -> None:
     root, warped = data
-    cfg = tiny_cfg(root, kind, epochs=2)
+    cfg = tiny_cfg(root, kind, epochs=2, lr_schedule=schedule)
     task_cls = GMMTask if kind == "gmm" else TOMTask
     train, val = _sets(cfg, warped if kind == "tom" else None)
 
@@ -78,6 +78,10 @@ def test_crash_and_resume_matches_uninterrupted(kind: str, data: tuple[Path, Pat
         for key, st in a["optimizers"][name]["state"].items():
             assert torch.equal(st["exp_avg"], b["optimizers"][name]["state"][key]["exp_avg"])
     assert a["history"][1]["val_l1"] == b["history"][1]["val_l1"]
+    # The schedule came back with the checkpoint: a linear one ends annealed to 0, a constant one at lr.
+    final_lr = a["optimizers"][task_cls.main_module]["param_groups"][0]["lr"]
+    assert final_lr == (0.0 if schedule == "linear" else cfg.lr)
+    assert b["optimizers"][task_cls.main_module]["param_groups"][0]["lr"] == final_lr
     # Training really moved the weights (the comparison above is not between two untouched models).
     fresh = task_cls(cfg).create_modules()[task_cls.main_module].state_dict()
     assert any(not torch.equal(fresh[k], v) for k, v in a["modules"][task_cls.main_module].items())

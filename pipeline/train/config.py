@@ -10,6 +10,8 @@ from typing import Any
 
 from pipeline.config_mapping import from_mapping
 
+LR_SCHEDULES = ("constant", "linear")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -24,6 +26,9 @@ class TrainConfig:
     lr: float = 1e-4
     betas: tuple[float, float] = (0.5, 0.999)
     warmup_epochs: float = 0.0
+    # constant after the warm-up, or linear: decay to 0 at the last step (of ``epochs``, or of the
+    # time budget when that ends the run first; pipeline.train.loop.LRSchedule)
+    lr_schedule: str = "constant"
     weight_decay: float = 0.0
     checkpoint_every: int = 1
     sample_every: int = 1
@@ -69,6 +74,8 @@ class TrainConfig:
             raise ValueError(f"time_budget_s must be >= 0 (0 = no budget), got {self.time_budget_s}")
         if self.mask_target not in ("warped", "warped_worn"):
             raise ValueError(f"mask_target must be warped or warped_worn, got {self.mask_target!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
 

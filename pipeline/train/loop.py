@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from pipeline.log import get_logger
 from pipeline.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from pipeline.train.config import TrainConfig
+from pipeline.train.config import LR_SCHEDULES, TrainConfig
 from pipeline.train.distributed import DistContext, unwrap
 from pipeline.train.history import write_history
 from pipeline.train.inputs import to_device
@@ -158,11 +158,39 @@ def code_fingerprint(folders: tuple[Path, ...] = _TRAINING_CODE) -> str:
     return h.hexdigest()[:16]
 
 
-def warmup_lambda(warmup_steps: int) -> Callable[[int], float]:
-    """Linear warm-up from ~0 to 1 over ``warmup_steps`` optimiser steps, then constant."""
-    def factor(step: int) -> float:
-        return 1.0 if warmup_steps <= 0 else min(1.0, (step + 1) / warmup_steps)
-    return factor
+class LRSchedule:
+    """Per-step factor on the learning rate: a linear warm-up, then constant or a linear decay.
+
+    ``linear`` decays to 0 at ``total_steps``, the last step the run will take. A run that stops on a
+    time budget does not know that step in advance, so the trainer re-estimates ``total_steps`` at
+    each epoch from the budget left and the epochs' duration: budgeted runs end annealed instead of
+    being cut off at full learning rate. A callable object rather than a closure, so that LambdaLR
+    checkpoints its state with the scheduler's.
+    """
+
+    def __init__(self, warmup_steps: int, total_steps: int, kind: str = "constant") -> None:
+        if kind not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {kind!r}")
+        self.warmup_steps, self.total_steps, self.kind = int(warmup_steps), int(total_steps), kind
+
+    def __call__(self, step: int) -> float:
+        warm = 1.0 if self.warmup_steps <= 0 else min(1.0, (step + 1) / self.warmup_steps)
+        if self.kind == "constant" or self.total_steps <= 0:
+            return warm
+        span = max(1, self.total_steps - self.warmup_steps)
+        return warm * min(1.0, max(0.0, 1.0 - (step - self.warmup_steps) / span))
+
+
+def planned_epochs(epochs: int, done: int, elapsed: float, epoch_seconds: list[float], budget_s: float) -> int:
+    """How many epochs a run will have trained when it stops: ``epochs``, or fewer on a time budget.
+
+    The loop starts an epoch only if one as long as the last would end within the budget; the
+    estimate applies that test to the epochs still to come.
+    """
+    if not budget_s or not epoch_seconds:
+        return epochs
+    more = int(max(0.0, budget_s - elapsed) // max(epoch_seconds[-1], 1e-6))
+    return max(done + 1, min(epochs, done + more))
 
 
 def cpu_has_native_bf16() -> bool:
@@ -364,7 +392,9 @@ class Trainer:
         train_loader, sampler, generator = _loader(self.train_set, cfg, dist, shuffle=True)
         val_loader, _, _ = _loader(self.val_set, cfg, dist, shuffle=False)
         steps_per_epoch = max(len(train_loader), 1)
-        schedulers = {n: LambdaLR(o, warmup_lambda(round(cfg.warmup_epochs * steps_per_epoch))) for n, o in ctx.optimizers.items()}
+        warmup = round(cfg.warmup_epochs * steps_per_epoch)
+        schedules = {n: LRSchedule(warmup, cfg.epochs * steps_per_epoch, cfg.lr_schedule) for n in ctx.optimizers}
+        schedulers = {n: LambdaLR(o, schedules[n]) for n, o in ctx.optimizers.items()}
         start, history, best = self._try_resume(ctx, schedulers)
         resumed_from = start
         if dist.is_main:
@@ -392,6 +422,10 @@ class Trainer:
                 log.info("time budget reached, stopping", stage=self.task.stage, epochs_done=epoch,
                          budget_s=cfg.time_budget_s)
                 break
+            total = self._agreed(planned_epochs(cfg.epochs, epoch, time.perf_counter() - started, epoch_seconds,
+                                                cfg.time_budget_s)) * steps_per_epoch
+            for schedule in schedules.values():
+                schedule.total_steps = total
             t0 = time.perf_counter()
             sampler.set_epoch(epoch)
             generator.manual_seed(cfg.seed * 1_000_003 + epoch)
@@ -409,6 +443,12 @@ class Trainer:
                 self._after_epoch(ctx, schedulers, epoch, history, best, improved, sample_batch)
             dist.barrier()
         return self._result(ctx, history, best, resumed_from, epoch_seconds)
+
+    def _agreed(self, value: int) -> int:
+        """The ranks' mean of ``value``, rounded down: ranks time their epochs apart, yet must share one lr."""
+        t = torch.tensor([float(value)], device=self.dist.device)
+        self.dist.all_reduce_sum(t)
+        return max(1, int(t.item() // self.dist.world_size))
 
     def _over_budget(self, elapsed: float, last_epoch: float) -> bool:
         """Whether one more epoch as long as the last would end past the budget (the same on every rank)."""
