@@ -424,8 +424,11 @@ class Trainer:
                 break
             total = self._agreed(planned_epochs(cfg.epochs, epoch, time.perf_counter() - started, epoch_seconds,
                                                 cfg.time_budget_s)) * steps_per_epoch
-            for schedule in schedules.values():
+            for name, schedule in schedules.items():
                 schedule.total_steps = total
+                # LambdaLR applies a factor at its next step(); this epoch's first step must see the new end.
+                for group in ctx.optimizers[name].param_groups:
+                    group["lr"] = group["initial_lr"] * schedule(schedulers[name].last_epoch)
             t0 = time.perf_counter()
             sampler.set_epoch(epoch)
             generator.manual_seed(cfg.seed * 1_000_003 + epoch)
