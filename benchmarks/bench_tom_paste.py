@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchvision.transforms.functional as TF
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -65,9 +66,7 @@ def main() -> None:
         for k in KEYS:
             scores.setdefault(name, {}).setdefault(k, []).extend(v for v in metrics[k] if v is not None)
 
-    for start in tqdm(range(0, len(ds), args.batch), desc="pairs"):
-        items = [ds[i] for i in range(start, min(start + args.batch, len(ds)))]
-        batch = {k: torch.stack([it[k] for it in items]) for k in items[0] if torch.is_tensor(items[0][k])}
+    for batch in tqdm(DataLoader(ds, batch_size=args.batch, shuffle=False), desc="pairs"):
         with torch.no_grad():
             out = tom(person_input(batch), batch["warped_cloth"], batch["warped_mask"])
         image, region, worn = batch["image"], batch["agnostic_mask"], batch["worn_mask"]
