@@ -12,7 +12,9 @@
   higher says the pasted texture is misplaced by about that much;
 * the garment's mean colour written into the worn-garment region of the model's output: what a
   garment of exactly the right shape and flat colour would add on top of the model's arms and
-  backdrop.
+  backdrop;
+* for a TOM with the garment head (``model.garment_shape``), the IoU of its predicted garment
+  mask (> 0.5) against the worn garment, beside the warped mask's own IoU.
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ def main() -> None:
     tom = load_model(work / "data/train_tom/model", "tom")
     scores: dict[str, dict[str, list[float]]] = {}
     paste_share: list[float] = []
+    ious: dict[str, list[float]] = {"warped mask": [], "garment head": []}
+
+    def iou(pred: torch.Tensor, worn: torch.Tensor) -> float:
+        p, w = pred > 0.5, worn > 0.5
+        return float((p & w).sum() / (p | w).sum().clamp_min(1))
 
     def add(name: str, metrics: dict[str, list[float | None]]) -> None:
         for k in KEYS:
@@ -70,9 +77,12 @@ def main() -> None:
         with torch.no_grad():
             out = tom(person_input(batch), batch["warped_cloth"], batch["warped_mask"])
         image, region, worn = batch["image"], batch["agnostic_mask"], batch["worn_mask"]
-        for w, cm in zip(worn, out.comp_mask):
+        for k, (w, cm) in enumerate(zip(worn, out.comp_mask)):
             if w.sum() > 0:
                 paste_share.append(float(cm[w > 0.5].mean()))
+                ious["warped mask"].append(iou(batch["warped_mask"][k], w))
+                if out.garment is not None:
+                    ious["garment head"].append(iou(out.garment[k], w))
         model = repaint(image, out.output, region)
         add("model", paired_metrics(model, image, worn, None))
         add("rendered branch only", paired_metrics(repaint(image, out.rendered, region), image, worn, None))
@@ -84,6 +94,7 @@ def main() -> None:
     print(f"{len(ds)} pairs ({args.split}) of {work}")
     print(f"composition mask inside the worn garment: mean {np.mean(paste_share):.3f}, "
           f"share of pairs above 0.5: {np.mean(np.array(paste_share) > 0.5):.3f}")
+    print("IoU against the worn garment: " + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in ious.items() if v))
     print(f"{'':<40}" + "".join(f"{k:>14}" for k in KEYS))
     for name, block in scores.items():
         print(f"{name:<40}" + "".join(f"{np.mean(block[k]):>14.4f}" for k in KEYS))

@@ -79,6 +79,8 @@ def recipe(args: argparse.Namespace) -> dict[str, Any]:
         gmm["loss_weights"] = {**gmm["loss_weights"], **json.loads(args.gmm_weights)}
     if args.tom_weights:
         tom["loss_weights"] = {**tom["loss_weights"], **json.loads(args.tom_weights)}
+    if args.tom_model:
+        tom["model"] = {**tom["model"], **json.loads(args.tom_model)}
     params["warp"].update(dataset="data/import_data", splits=["train", "tune", "test"], device=args.device,
                           threads=0 if gpu else 2, batch_size=32)
     params["evaluate"].update(dataset="data/import_data", split="test", num_samples=16, device=args.device,
@@ -137,6 +139,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--gpu-recipe", action="store_true", help="batch 32, ngf 64, data workers: the GPU recipe")
     parser.add_argument("--tom-weights", default="", help='JSON overrides of train_tom.loss_weights (ablations), e.g. \'{"ssim": 0}\'')
+    parser.add_argument("--tom-model", default="", help='JSON overrides of train_tom.model, e.g. \'{"garment_shape": false}\'')
     parser.add_argument("--gmm-weights", default="", help='JSON overrides of train_gmm.loss_weights, e.g. \'{"smooth": 0.1}\'')
     parser.add_argument("--threads", type=int, default=2, help="torch threads per stage on CPU (1 for two ablations side by side)")
     parser.add_argument("--limit-train", type=int, default=None,
@@ -182,7 +185,7 @@ def main() -> None:
         print(text)
         return
     summary = json.loads((work / "metrics" / "evaluate.json").read_text(encoding="utf-8"))
-    tag = "" if not args.tom_only else "_tom_" + "".join(c for c in f"{args.eval_split}_{args.tom_weights or 'default'}" if c.isalnum() or c in "_.-")
+    tag = "" if not args.tom_only else "_tom_" + "".join(c for c in f"{args.eval_split}_{args.tom_weights or 'default'}{args.tom_model}" if c.isalnum() or c in "_.-")
     grid_path = grid(work / "metrics" / "evaluate_samples", work / f"grid{tag}.png")
     text = report(summary, seconds, grid_path)
     (work / f"report{tag}.txt").write_text(text + "\n", encoding="utf-8")

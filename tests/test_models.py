@@ -266,12 +266,15 @@ def test_models_export_to_onnx_and_match():
     tom = TOM(TOMConfig(in_channels=TOM_IN, ngf=8)).eval()
     # With the backdrop guess: its pyramid and the residual's atanh must export too.
     tom_fill = TOM(TOMConfig(in_channels=TOM_IN, ngf=8, background_input=True)).eval()
+    # With the garment head: the warped cloth's own fill and the second residual must export too.
+    tom_shape = TOM(TOMConfig(in_channels=TOM_IN, ngf=8, background_input=True, garment_shape=True)).eval()
     agnostic = torch.randn(1, TOM_IN, 256, 192).clamp(-1, 1)
     agnostic[:, :3, 60:200, 40:150] = 128 / 127.5 - 1  # a grey area to fill
     cases = [
         (gmm, (torch.randn(1, PERSON_CH, 512, 384), torch.randn(1, 4, 512, 384))),
         (tom, (torch.randn(1, TOM_IN, 256, 192), torch.randn(1, 3, 256, 192), torch.rand(1, 1, 256, 192))),
         (tom_fill, (agnostic, torch.randn(1, 3, 256, 192), (torch.rand(1, 1, 256, 192) > 0.5).float())),
+        (tom_shape, (agnostic, torch.randn(1, 3, 256, 192), (torch.rand(1, 1, 256, 192) > 0.5).float())),
     ]
     for model, args in cases:
         buf = io.BytesIO()
@@ -282,5 +285,8 @@ def test_models_export_to_onnx_and_match():
         feeds = {i.name: a.numpy() for i, a in zip(session.get_inputs(), args)}
         with torch.no_grad():
             expected = model(*args)
-        for got, want in zip(session.run(None, feeds), expected):
+        expected = [t for t in expected if t is not None]
+        got_all = session.run(None, feeds)
+        assert len(got_all) == len(expected)
+        for got, want in zip(got_all, expected):
             np.testing.assert_allclose(got, want.numpy(), atol=1e-4)

@@ -47,6 +47,8 @@ class TOMLossWeights:
     the generator from ignoring the warped cloth; it needs ``warped_mask`` at call time.
     ``ssim`` (1 - SSIM) and ``feature_matching`` (pix2pixHD's discriminator-feature L1) need no
     pretrained network, so they stand in for the VGG terms where its weights are missing.
+    ``shape`` is the binary cross-entropy of the predicted garment mask against the worn garment
+    (a TOM built with ``garment_shape``); it needs ``worn_mask`` at call time.
     """
 
     l1: float = 1.0
@@ -56,6 +58,7 @@ class TOMLossWeights:
     mask: float = 1.0
     ssim: float = 0.0
     feature_matching: float = 0.0
+    shape: float = 0.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TOMLossWeights:
@@ -185,7 +188,7 @@ class TOMLoss(nn.Module):
         """
         w = self.weights
         zero = target.new_zeros(())
-        terms = dict.fromkeys(("l1", "perceptual", "style", "mask", "adversarial", "ssim", "feature_matching"), zero)
+        terms = dict.fromkeys(("l1", "perceptual", "style", "mask", "adversarial", "ssim", "feature_matching", "shape"), zero)
         weight = None if region is None else region.float()
         if w.l1:
             terms["l1"] = F.l1_loss(out.output, target) if weight is None else _masked_mean((out.output - target).abs(), weight)
@@ -201,6 +204,11 @@ class TOMLoss(nn.Module):
                 goal = warped_mask * worn_mask
             err = (out.comp_mask - goal).abs()
             terms["mask"] = err.mean() if weight is None else _masked_mean(err, weight)
+        if w.shape:
+            if out.garment is None or worn_mask is None:
+                raise ValueError("loss_weights.shape needs a TOM built with model.garment_shape: true, and the worn_mask")
+            err = F.binary_cross_entropy(out.garment.float().clamp(1e-6, 1 - 1e-6), worn_mask.float(), reduction="none")
+            terms["shape"] = err.mean() if weight is None else _masked_mean(err, weight)
         if w.adversarial and fake_logits is not None:
             terms["adversarial"] = generator_adversarial_loss(fake_logits, self.gan_loss)
         if w.feature_matching and fake_features is not None and real_features is not None:

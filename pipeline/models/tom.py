@@ -48,6 +48,15 @@ class TOMConfig:
     # outside it the warped image is its white surround, never garment. ``inputs`` must start
     # with the agnostic RGB, as person_input builds it.
     background_input: bool = False
+    # Predict the worn garment's shape, and let it decide where the garment goes. The warp's outline
+    # is the GMM's guess, and on real photos it misses sleeve ends and hems (warped-mask IoU about
+    # 0.8); painting a flat colour into the exact worn shape already beats pasting the warp
+    # (benchmarks/bench_tom_paste.py). With this on, a sigmoid head predicts the garment's mask
+    # (``TOMOutput.garment``, trained against the parse's worn garment), the pasted cloth is held
+    # inside it, and inside it the rendered image is a residual on the warped cloth extended
+    # outwards (its colours carried past its outline) instead of on the backdrop guess, so a
+    # garment longer than its warp is painted in its own colours. Needs ``use_mask``.
+    garment_shape: bool = False
 
     def __post_init__(self) -> None:
         self.level_blocks = tuple(self.level_blocks)  # type: ignore[assignment]
@@ -55,6 +64,8 @@ class TOMConfig:
             raise ValueError(f"level_blocks needs 4 entries (1/2, 1/4, 1/8, 1/16), got {self.level_blocks}")
         if self.in_channels < 1 or self.ngf < 2 or self.head_channels < 1 or self.bottleneck_blocks < 0:
             raise ValueError(f"invalid TOMConfig {self}")
+        if self.garment_shape and not self.use_mask:
+            raise ValueError("TOMConfig garment_shape needs use_mask: the garment's colours come from the warped cloth inside its mask")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TOMConfig:
@@ -68,6 +79,20 @@ class TOMOutput(NamedTuple):
     output: Tensor  # [B, 3, H, W] in [-1, 1]
     rendered: Tensor  # [B, 3, H, W] in [-1, 1]
     comp_mask: Tensor  # [B, 1, H, W] in [0, 1]
+    garment: Tensor | None = None  # [B, 1, H, W] in [0, 1]: the predicted worn garment (garment_shape only)
+
+
+# Logit the garment head adds for "inside the warped mask" (and subtracts outside it).
+SHAPE_PRIOR = 3.0
+
+
+def _residual(logits: Tensor, guess: Tensor) -> Tensor:
+    """tanh(logits + atanh(guess)): a zero residual gives the guess back exactly.
+
+    atanh is written out as a log because ONNX's TorchScript exporter has no atanh.
+    """
+    guess = guess.clamp(-0.999, 0.999)
+    return torch.tanh(logits + 0.5 * torch.log((1 + guess) / (1 - guess)))
 
 
 class Down(nn.Module):
@@ -122,7 +147,9 @@ class TOM(nn.Module):
         self.ups = nn.ModuleList(Up(chans[i + 1], chans[i], cfg.level_blocks[i]) for i in reversed(range(4)))
         self.to_head = nn.Sequential(nn.Conv2d(chans[0], hc, 1), nn.LeakyReLU(0.2))
         # 1x1 then one 3x3: full-resolution convolutions dominate the cost of this head
-        self.head = nn.Sequential(nn.Conv2d(2 * hc, hc, 1), nn.LeakyReLU(0.2), nn.Conv2d(hc, 4, 3, 1, 1))
+        # RGB + composition mask; with garment_shape also the garment's mask logit and its own RGB
+        head_out = 8 if cfg.garment_shape else 4
+        self.head = nn.Sequential(nn.Conv2d(2 * hc, hc, 1), nn.LeakyReLU(0.2), nn.Conv2d(hc, head_out, 3, 1, 1))
 
     def forward(self, inputs: Tensor, warped_cloth: Tensor, warped_mask: Tensor | None = None) -> TOMOutput:
         """``inputs`` [B, in_channels, H, W], ``warped_cloth`` [B, 3, H, W] in [-1, 1], ``warped_mask``
@@ -147,15 +174,20 @@ class TOM(nn.Module):
             h = up(h, skip)
         h = F.interpolate(self.to_head(h), size=x.shape[-2:], mode="bilinear", align_corners=False)
         out = self.head(torch.cat([h, full], dim=1))
-        if self.cfg.background_input:
-            # atanh of the guess, so a zero residual renders the guess exactly; written out as a
-            # log because ONNX's TorchScript exporter has no atanh.
-            guess = fill.clamp(-0.999, 0.999)
-            rendered = torch.tanh(out[:, :3] + 0.5 * torch.log((1 + guess) / (1 - guess)))
-        else:
-            rendered = torch.tanh(out[:, :3])
+        rendered = _residual(out[:, :3], fill) if fill is not None else torch.tanh(out[:, :3])
         comp_mask = torch.sigmoid(out[:, 3:4])
         if self.cfg.background_input and warped_mask is not None:
             comp_mask = comp_mask * warped_mask
+        garment = None
+        if self.cfg.garment_shape:
+            assert warped_mask is not None  # use_mask is required, and checked above
+            # A residual on the warp's outline: a zero head keeps the GMM's shape (sigmoid(+-3) =
+            # 0.95 / 0.05) and learns only where to cut or extend it. A head learning the shape from
+            # nothing reached IoU 0.73 against the worn garment in two CPU epochs, below the
+            # warp's own 0.80, and gated the paste with the worse outline.
+            garment = torch.sigmoid(out[:, 4:5] + SHAPE_PRIOR * (2 * warped_mask - 1))
+            extended = fill_hidden(warped_cloth, 1 - warped_mask)
+            rendered = garment * _residual(out[:, 5:8], extended) + (1 - garment) * rendered
+            comp_mask = comp_mask * garment
         output = comp_mask * warped_cloth + (1 - comp_mask) * rendered
-        return TOMOutput(output, rendered, comp_mask)
+        return TOMOutput(output, rendered, comp_mask, garment)

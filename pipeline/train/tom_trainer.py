@@ -31,7 +31,7 @@ def composed(out: TOMOutput, batch: dict[str, Any], alpha: Tensor | None = None)
     ``alpha`` is the region's blend weight when the caller already has it.
     """
     alpha = soft_region(batch["agnostic_mask"]) if alpha is None else alpha
-    return TOMOutput(blend(batch["image"], out.output, alpha), out.rendered, out.comp_mask)
+    return out._replace(output=blend(batch["image"], out.output, alpha))
 
 
 class TOMTask(TrainTask):
@@ -85,7 +85,7 @@ class TOMTask(TrainTask):
                 if self.weights.feature_matching:
                     with torch.no_grad():
                         real_feats = plain(torch.cat([agnostic, target], dim=1))
-        out = TOMOutput(*(t.float() for t in out))
+        out = TOMOutput(*(None if t is None else t.float() for t in out))
         as_float = (lambda fs: None if fs is None else [[f.float() for f in scale] for scale in fs])  # noqa: E731
         fake_feats, real_feats = as_float(fake_feats), as_float(real_feats)
         terms = self.loss(out, target, warped_mask=batch["warped_mask"],
