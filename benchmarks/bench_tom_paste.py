@@ -32,7 +32,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.evaluate.paired import paired_metrics  # noqa: E402
-from pipeline.evaluate.run import mean_colour_fill  # noqa: E402
+from pipeline.evaluate.run import mask_iou, mean_colour_fill  # noqa: E402
 from pipeline.models.repaint import repaint  # noqa: E402
 from pipeline.train.data import VitonDataset  # noqa: E402
 from pipeline.train.inputs import person_input  # noqa: E402
@@ -65,10 +65,6 @@ def main() -> None:
     paste_share: list[float] = []
     ious: dict[str, list[float]] = {"warped mask": [], "garment head": []}
 
-    def iou(pred: torch.Tensor, worn: torch.Tensor) -> float:
-        p, w = pred > 0.5, worn > 0.5
-        return float((p & w).sum() / (p | w).sum().clamp_min(1))
-
     def add(name: str, metrics: dict[str, list[float | None]]) -> None:
         for k in KEYS:
             scores.setdefault(name, {}).setdefault(k, []).extend(v for v in metrics[k] if v is not None)
@@ -77,12 +73,13 @@ def main() -> None:
         with torch.no_grad():
             out = tom(person_input(batch), batch["warped_cloth"], batch["warped_mask"])
         image, region, worn = batch["image"], batch["agnostic_mask"], batch["worn_mask"]
-        for k, (w, cm) in enumerate(zip(worn, out.comp_mask)):
-            if w.sum() > 0:
+        worn_any = [bool(w.sum() > 0) for w in worn]
+        for w, cm, keep in zip(worn, out.comp_mask, worn_any):
+            if keep:
                 paste_share.append(float(cm[w > 0.5].mean()))
-                ious["warped mask"].append(iou(batch["warped_mask"][k], w))
-                if out.garment is not None:
-                    ious["garment head"].append(iou(out.garment[k], w))
+        for name, pred in (("warped mask", batch["warped_mask"]), ("garment head", out.garment)):
+            if pred is not None:
+                ious[name].extend(v for v, keep in zip(mask_iou(pred, worn), worn_any) if keep and v is not None)
         model = repaint(image, out.output, region)
         add("model", paired_metrics(model, image, worn, None))
         add("rendered branch only", paired_metrics(repaint(image, out.rendered, region), image, worn, None))

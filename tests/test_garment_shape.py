@@ -45,7 +45,7 @@ def test_a_zero_head_keeps_the_warps_outline_and_paints_the_garment_in_the_warps
     # The paste is held inside the warp and inside the garment: sigmoid(0) * inside in the box, 0 outside.
     assert torch.allclose(out.comp_mask[mask == 1], (0.5 * inside).expand(int(mask.sum())))
     assert torch.equal(out.comp_mask[mask == 0], torch.zeros_like(out.comp_mask[mask == 0]))
-    # Outside the warp the garment half of the rendering carries the cloth's red, never the white surround.
+    # Outside the warp the garment's share of the rendering carries the cloth's red, never the white surround.
     extended = fill_hidden(cloth, 1 - mask)
     assert extended[0, 0, 50, 5] > 0.5 and extended[0, 1, 50, 5] < -0.5
     backdrop = fill_hidden(inputs[:, :3], torch.zeros(1, 1, H, W))
