@@ -81,6 +81,8 @@ def recipe(args: argparse.Namespace) -> dict[str, Any]:
         tom["loss_weights"] = {**tom["loss_weights"], **json.loads(args.tom_weights)}
     if args.tom_model:
         tom["model"] = {**tom["model"], **json.loads(args.tom_model)}
+    if args.gmm_model:
+        gmm["model"] = {**gmm["model"], **json.loads(args.gmm_model)}
     params["warp"].update(dataset="data/import_data", splits=["train", "tune", "test"], device=args.device,
                           threads=0 if gpu else 2, batch_size=32)
     params["evaluate"].update(dataset="data/import_data", split="test", num_samples=16, device=args.device,
@@ -140,6 +142,7 @@ def main() -> None:
     parser.add_argument("--gpu-recipe", action="store_true", help="batch 32, ngf 64, data workers: the GPU recipe")
     parser.add_argument("--tom-weights", default="", help='JSON overrides of train_tom.loss_weights (ablations), e.g. \'{"ssim": 0}\'')
     parser.add_argument("--tom-model", default="", help='JSON overrides of train_tom.model, e.g. \'{"garment_shape": false}\'')
+    parser.add_argument("--gmm-model", default="", help='JSON overrides of train_gmm.model, e.g. \'{"flow_refine": true}\'')
     parser.add_argument("--gmm-weights", default="", help='JSON overrides of train_gmm.loss_weights, e.g. \'{"smooth": 0.1}\'')
     parser.add_argument("--threads", type=int, default=2, help="torch threads per stage on CPU (1 for two ablations side by side)")
     parser.add_argument("--limit-train", type=int, default=None,

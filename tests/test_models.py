@@ -263,6 +263,9 @@ def test_discriminator_and_adversarial_losses():
 def test_models_export_to_onnx_and_match():
     ort = pytest.importorskip("onnxruntime")
     gmm = GMM(GMMConfig(person_channels=PERSON_CH, ngf=8)).eval()
+    # With the dense flow on the spline: a second grid_sample at the working size must export too.
+    gmm_flow = GMM(GMMConfig(person_channels=PERSON_CH, ngf=8, flow_refine=True, flow_channels=8)).eval()
+    torch.nn.init.normal_(gmm_flow.refiner.to_flow.weight, std=0.01)  # a non-zero flow
     tom = TOM(TOMConfig(in_channels=TOM_IN, ngf=8)).eval()
     # With the backdrop guess: its pyramid and the residual's atanh must export too.
     tom_fill = TOM(TOMConfig(in_channels=TOM_IN, ngf=8, background_input=True)).eval()
@@ -272,6 +275,7 @@ def test_models_export_to_onnx_and_match():
     agnostic[:, :3, 60:200, 40:150] = 128 / 127.5 - 1  # a grey area to fill
     cases = [
         (gmm, (torch.randn(1, PERSON_CH, 512, 384), torch.randn(1, 4, 512, 384))),
+        (gmm_flow, (torch.randn(1, PERSON_CH, 512, 384), torch.randn(1, 4, 512, 384))),
         (tom, (torch.randn(1, TOM_IN, 256, 192), torch.randn(1, 3, 256, 192), torch.rand(1, 1, 256, 192))),
         (tom_fill, (agnostic, torch.randn(1, 3, 256, 192), (torch.rand(1, 1, 256, 192) > 0.5).float())),
         (tom_shape, (agnostic, torch.randn(1, 3, 256, 192), (torch.rand(1, 1, 256, 192) > 0.5).float())),

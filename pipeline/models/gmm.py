@@ -4,6 +4,10 @@ Both inputs are resized to a fixed low working resolution (default 256x192), whe
 encoders extract L2-normalised features; their dense correlation is regressed to offsets
 of a GxG lattice of TPS control points; the spline is evaluated at the working size and
 the grid upsampled to the input size, so a 1024x768 input costs about as much as 256x192.
+
+With ``flow_refine`` a small convolutional net then looks at the person and the TPS-warped cloth
+and adds a smooth dense flow to the spline's grid, for what a 5x5 spline cannot bend: sleeves
+raised or held against the body, a hem lower on one side.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pipeline.config_mapping import from_mapping
-from pipeline.models.layers import conv_norm_act
+from pipeline.models.layers import ResBlock, conv_norm_act
 from pipeline.models.tps import TPSGridGen
 
 _FEATURE_STRIDE = 16  # four stride-2 convolutions in each feature extractor
@@ -32,6 +36,10 @@ class GMMConfig:
     grid_size: int = 5
     ngf: int = 64
     work_size: tuple[int, int] = (256, 192)  # (height, width) where features and the spline are computed
+    # A dense flow on top of the spline (FlowRefiner), trained with loss_weights.flow_smooth.
+    # Off by default: docs/training.md has what it measured.
+    flow_refine: bool = False
+    flow_channels: int = 32
 
     def __post_init__(self) -> None:
         self.work_size = tuple(self.work_size)  # type: ignore[assignment]
@@ -39,7 +47,7 @@ class GMMConfig:
         stride = _FEATURE_STRIDE * _REGRESSOR_STRIDE
         if h % _FEATURE_STRIDE or w % _FEATURE_STRIDE or h < stride or w < stride:
             raise ValueError(f"work_size {self.work_size} must be multiples of 16 and at least 64 on each side")
-        if self.person_channels < 1 or self.cloth_channels < 1 or self.ngf < 1 or self.grid_size < 2:
+        if self.person_channels < 1 or self.cloth_channels < 1 or self.ngf < 1 or self.grid_size < 2 or self.flow_channels < 1:
             raise ValueError(f"invalid GMMConfig {self}")
 
     @classmethod
@@ -67,6 +75,33 @@ def correlation(person: Tensor, cloth: Tensor) -> Tensor:
     return corr.reshape(b, h * w, h, w)
 
 
+class FlowRefiner(nn.Module):
+    """A dense correction of the spline's sampling grid, predicted at a quarter of the working size.
+
+    Input: the person representation and the TPS-warped cloth and mask at the working size. Three
+    stride-2 convolutions reach 1/8 (where two residual blocks see about a quarter of the body),
+    one step back up joins the 1/4 features, and a 3x3 convolution gives the flow in grid units
+    ([-1, 1] across the image). The last layer starts at zero, so training starts from the spline.
+    """
+
+    def __init__(self, c_in: int, channels: int) -> None:
+        super().__init__()
+        c = channels
+        self.down1 = conv_norm_act(c_in, c, kernel=4, stride=2, padding=1)
+        self.down2 = conv_norm_act(c, 2 * c, kernel=4, stride=2, padding=1)
+        self.down3 = nn.Sequential(conv_norm_act(2 * c, 4 * c, kernel=4, stride=2, padding=1), ResBlock(4 * c), ResBlock(4 * c))
+        self.fuse = conv_norm_act(6 * c, 2 * c, kernel=3)
+        self.to_flow = nn.Conv2d(2 * c, 2, 3, 1, 1)
+        nn.init.zeros_(self.to_flow.weight)
+        nn.init.zeros_(self.to_flow.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x`` [B, c_in, h, w] at the working size; returns the flow [B, 2, h/4, w/4] (dx, dy)."""
+        quarter = self.down2(self.down1(x))
+        deep = F.interpolate(self.down3(quarter), size=quarter.shape[-2:], mode="bilinear", align_corners=False)
+        return self.to_flow(self.fuse(torch.cat([quarter, deep], dim=1)))
+
+
 class GMM(nn.Module):
     """Regress TPS control-point offsets from person/cloth correlation; see the module docstring."""
 
@@ -92,11 +127,13 @@ class GMM(nn.Module):
         nn.init.normal_(self.to_offsets.weight, std=1e-3)
         nn.init.zeros_(self.to_offsets.bias)
         self.tps = TPSGridGen(g, cfg.work_size)
+        self.refiner = FlowRefiner(cfg.person_channels + cfg.cloth_channels, cfg.flow_channels) if cfg.flow_refine else None
 
-    def forward(self, person: Tensor, cloth: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, person: Tensor, cloth: Tensor, return_flow: bool = False) -> tuple[Tensor, ...]:
         """Return ``grid`` [B, H, W, 2] (in [-1, 1], align_corners=True, for :func:`warp` at the input size)
         and ``theta`` [B, 2*G*G]: offsets of the lattice points, laid out as ``theta.view(B, G*G, 2)``
-        with (dx, dy) per point, points row-major."""
+        with (dx, dy) per point, points row-major. ``return_flow`` adds the refiner's flow
+        [B, 2, h/4, w/4] at the working size (None without ``flow_refine``), for its smoothness loss."""
         b, _, h, w = cloth.shape
         # Area averaging keeps thin pose peaks and mask edges when shrinking 4x (bilinear would alias).
         # ONNX export needs the input size to be an integer multiple of work_size for it.
@@ -106,8 +143,14 @@ class GMM(nn.Module):
         corr = l2_normalise(F.relu(corr))
         theta = torch.tanh(self.to_offsets(self.regressor(corr)))
         grid = self.tps(theta.reshape(b, -1, 2))  # [B, h0, w0, 2] at the working size
+        flow = None
+        if self.refiner is not None:
+            flow = self.refiner(torch.cat([p, warp(c, grid)], dim=1))
+            dense = F.interpolate(flow, size=self.cfg.work_size, mode="bilinear", align_corners=False)
+            grid = grid + dense.permute(0, 2, 3, 1)
         grid = F.interpolate(grid.permute(0, 3, 1, 2), size=(h, w), mode="bilinear", align_corners=True)
-        return grid.permute(0, 2, 3, 1), theta
+        grid = grid.permute(0, 2, 3, 1)
+        return (grid, theta, flow) if return_flow else (grid, theta)
 
 
 def warp(image: Tensor, grid: Tensor, padding_mode: str = "border") -> Tensor:

@@ -27,11 +27,13 @@ PERCEPTUAL_LAYER_WEIGHTS: dict[str, float] = {"relu1_2": 1 / 32, "relu2_2": 1 / 
 @dataclass
 class GMMLossWeights:
     """``l1``: warped cloth vs the worn cloth; ``mask``: warped cloth mask vs the worn region;
-    ``smooth``: second-order smoothness of the TPS control points (CP-VTON+ grid constraint)."""
+    ``smooth``: second-order smoothness of the TPS control points (CP-VTON+ grid constraint);
+    ``flow_smooth``: total variation of the dense flow of ``model.flow_refine``."""
 
     l1: float = 1.0
     mask: float = 1.0
     smooth: float = 1.0
+    flow_smooth: float = 0.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GMMLossWeights:
@@ -78,6 +80,16 @@ def grid_smoothness(theta: Tensor, grid_size: int) -> Tensor:
     return d_x.abs().mean() + d_y.abs().mean()
 
 
+def flow_variation(flow: Tensor) -> Tensor:
+    """Mean absolute difference between neighbouring cells of a flow [B, 2, h, w] in grid units, in
+    pixels of the flow's own resolution (so the weight does not depend on the working size)."""
+    h, w = flow.shape[-2:]
+    scale = flow.new_tensor([(w - 1) / 2, (h - 1) / 2]).view(1, 2, 1, 1)
+    px = flow * scale
+    # |d dx| + |d dy| per pair of neighbours, averaged over the pairs along each axis
+    return (px[..., :, 1:] - px[..., :, :-1]).abs().sum(1).mean() + (px[..., 1:, :] - px[..., :-1, :]).abs().sum(1).mean()
+
+
 def gmm_loss(
     warped_cloth: Tensor,
     person: Tensor,
@@ -86,6 +98,7 @@ def gmm_loss(
     grid_size: int,
     warped_mask: Tensor | None = None,
     weights: GMMLossWeights | None = None,
+    flow: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """GMM loss terms.
 
@@ -93,15 +106,20 @@ def gmm_loss(
     where the person wears the garment (from the parse map). ``l1`` compares the two images inside
     that region only (outside it the person shows skin or background, nothing to match);
     ``mask`` (needs ``warped_mask``) then stops the warped garment from spilling outside it.
+    ``flow_smooth`` needs the refiner's ``flow`` (``GMM(..., return_flow=True)``).
     """
     w = weights or GMMLossWeights()
+    if w.flow_smooth and flow is None:
+        raise ValueError("train_gmm.loss_weights.flow_smooth needs train_gmm.model.flow_refine: true (there is no flow to smooth)")
     zero = warped_cloth.new_zeros(())
     terms = {
         "l1": ((warped_cloth - person) * worn_mask).abs().mean() if w.l1 else zero,
         "mask": (warped_mask - worn_mask).abs().mean() if w.mask and warped_mask is not None else zero,
         "smooth": grid_smoothness(theta, grid_size) if w.smooth else zero,
+        "flow_smooth": flow_variation(flow.float()) if w.flow_smooth and flow is not None else zero,
     }
-    terms["total"] = w.l1 * terms["l1"] + w.mask * terms["mask"] + w.smooth * terms["smooth"]
+    terms["total"] = (w.l1 * terms["l1"] + w.mask * terms["mask"] + w.smooth * terms["smooth"]
+                      + w.flow_smooth * terms["flow_smooth"])
     return terms
 
 

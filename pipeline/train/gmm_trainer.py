@@ -35,31 +35,31 @@ class GMMTask(TrainTask):
     def create_modules(self) -> dict[str, nn.Module]:
         return {"gmm": GMM(self.model_cfg)}
 
-    def _forward(self, gmm: nn.Module, batch: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
-        grid, theta = gmm(person_input(batch), cloth_input(batch))
-        return warp(batch["cloth"], grid), warp(batch["cloth_mask"], grid), theta
+    def _forward(self, gmm: nn.Module, batch: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        grid, theta, flow = gmm(person_input(batch), cloth_input(batch), return_flow=True)
+        return warp(batch["cloth"], grid), warp(batch["cloth_mask"], grid), theta, flow
 
     def train_step(self, ctx: StepContext, batch: dict[str, Any]) -> dict[str, Tensor]:
         with ctx.autocast():
-            warped, wmask, theta = self._forward(ctx.modules["gmm"], batch)
+            warped, wmask, theta, flow = self._forward(ctx.modules["gmm"], batch)
         terms = gmm_loss(warped.float(), batch["image"], batch["worn_mask"], theta.float(), self.model_cfg.grid_size,
-                         warped_mask=wmask.float(), weights=self.weights)
+                         warped_mask=wmask.float(), weights=self.weights, flow=flow)
         ctx.backward_step(terms["total"], "gmm")
         return {("loss" if k == "total" else k): v.detach() for k, v in terms.items()}
 
     def predict(self, ctx: StepContext, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
-        warped, _, _ = self._forward(ctx.modules["gmm"], batch)
+        warped, _, _, _ = self._forward(ctx.modules["gmm"], batch)
         return warped, worn_cloth(batch)
 
     def validation_metrics(self, ctx: StepContext, batch: dict[str, Any]) -> dict[str, Tensor]:
         # The warped mask's IoU against the worn garment: the measure the GMM is judged by.
-        _, wmask, _ = self._forward(ctx.modules["gmm"], batch)
+        _, wmask, _, _ = self._forward(ctx.modules["gmm"], batch)
         pred, target = wmask.float() > 0.5, batch["worn_mask"] > 0.5
         inter = (pred & target).sum(dim=(1, 2, 3)).float()
         union = (pred | target).sum(dim=(1, 2, 3)).float()
         return {"mask_iou": torch.where(union > 0, inter / union.clamp_min(1.0), torch.ones_like(union))}
 
     def sample_columns(self, ctx: StepContext, batch: dict[str, Any]) -> list[Tensor]:
-        warped, wmask, _ = self._forward(ctx.modules["gmm"], batch)
+        warped, wmask, _, _ = self._forward(ctx.modules["gmm"], batch)
         overlay = batch["image"] * (1 - wmask) + warped * wmask
         return [batch["image"], batch["cloth"], warped, overlay]
