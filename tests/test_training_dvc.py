@@ -54,7 +54,7 @@ def test_repro_trains_and_registers(project: DvcProject) -> None:
     out = project.dvc("repro", "evaluate")
     assert stages_ran(out) == TRAINING  # the data set is a param, not the annotation stages' output
     imported = json.loads((project.root / "metrics/import_data.json").read_text())
-    assert imported["pairs"] == {"train": 4, "test": 2} and imported["skipped_total"] == 0
+    assert imported["pairs"] == {"train": 3, "tune": 1, "test": 2} and imported["skipped_total"] == 0
     root = project.root
     for stage in ("train_gmm", "train_tom"):
         metrics = json.loads((root / f"metrics/{stage}.json").read_text())

@@ -116,10 +116,11 @@ def gmm_loss(
         "l1": ((warped_cloth - person) * worn_mask).abs().mean() if w.l1 else zero,
         "mask": (warped_mask - worn_mask).abs().mean() if w.mask and warped_mask is not None else zero,
         "smooth": grid_smoothness(theta, grid_size) if w.smooth else zero,
-        "flow_smooth": flow_variation(flow.float()) if w.flow_smooth and flow is not None else zero,
     }
-    terms["total"] = (w.l1 * terms["l1"] + w.mask * terms["mask"] + w.smooth * terms["smooth"]
-                      + w.flow_smooth * terms["flow_smooth"])
+    terms["total"] = w.l1 * terms["l1"] + w.mask * terms["mask"] + w.smooth * terms["smooth"]
+    if flow is not None:  # only a GMM with the refiner logs the term (the spline-only history keeps its columns)
+        terms["flow_smooth"] = flow_variation(flow.float()) if w.flow_smooth else zero
+        terms["total"] = terms["total"] + w.flow_smooth * terms["flow_smooth"]
     return terms
 
 
