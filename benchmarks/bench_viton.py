@@ -51,6 +51,9 @@ REAL_GMM_MODEL = {"flow_refine": True, "flow_channels": 16}
 # renders a smoothed garment instead of pasting it, and prints and logos fade to ghosts. The GPU
 # recipe keeps params.yaml's weights, PatchGAN included.
 CPU_TOM_WEIGHTS = {"adversarial": 0.0, "feature_matching": 0.0}
+# The paste may reach 3 pixels past the warp's outline (docs/training.md: on the tune split every
+# score rose a little, SSIM 0.807 vs 0.805 and garment PSNR 16.14 vs 16.07 dB, at no cost per step).
+REAL_TOM_MODEL = {"paste_margin": 3}
 
 
 def recipe(args: argparse.Namespace) -> dict[str, Any]:
@@ -72,7 +75,7 @@ def recipe(args: argparse.Namespace) -> dict[str, Any]:
     gmm["loss_weights"] = dict(REAL_GMM_WEIGHTS)
     tom = params["train_tom"]
     tom.update(common, batch_size=32 if gpu else 8, lr=2e-4, time_budget_s=round(budget * (GMM_SHARE + TOM_SHARE - args.gmm_share)))
-    tom["model"] = {**tom["model"], "ngf": 64 if gpu else 32}
+    tom["model"] = {**tom["model"], **REAL_TOM_MODEL, "ngf": 64 if gpu else 32}
     tom["discriminator"] = {**tom["discriminator"], "ndf": 64 if gpu else 16}
     if not gpu:
         tom["loss_weights"] = {**tom["loss_weights"], **CPU_TOM_WEIGHTS}
@@ -144,7 +147,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--gpu-recipe", action="store_true", help="batch 32, ngf 64, data workers: the GPU recipe")
     parser.add_argument("--tom-weights", default="", help='JSON overrides of train_tom.loss_weights (ablations), e.g. \'{"ssim": 0}\'')
-    parser.add_argument("--tom-model", default="", help='JSON overrides of train_tom.model, e.g. \'{"garment_shape": false}\'')
+    parser.add_argument("--tom-model", default="", help='JSON overrides of train_tom.model, e.g. \'{"paste_margin": 0}\'')
     parser.add_argument("--gmm-model", default="", help='JSON overrides of train_gmm.model, e.g. \'{"flow_refine": false}\' for the spline alone')
     parser.add_argument("--gmm-weights", default="", help='JSON overrides of train_gmm.loss_weights, e.g. \'{"smooth": 0.1}\'')
     parser.add_argument("--threads", type=int, default=2, help="torch threads per stage on CPU (1 for two ablations side by side)")

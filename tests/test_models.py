@@ -271,6 +271,8 @@ def test_models_export_to_onnx_and_match():
     tom_fill = TOM(TOMConfig(in_channels=TOM_IN, ngf=8, background_input=True)).eval()
     # With the garment head: the warped cloth's own fill and the second residual must export too.
     tom_shape = TOM(TOMConfig(in_channels=TOM_IN, ngf=8, background_input=True, garment_shape=True)).eval()
+    # With a paste margin: the max-pooled reach and the cloth's fill must export too.
+    tom_margin = TOM(TOMConfig(in_channels=TOM_IN, ngf=8, background_input=True, paste_margin=3)).eval()
     agnostic = torch.randn(1, TOM_IN, 256, 192).clamp(-1, 1)
     agnostic[:, :3, 60:200, 40:150] = 128 / 127.5 - 1  # a grey area to fill
     cases = [
@@ -279,6 +281,7 @@ def test_models_export_to_onnx_and_match():
         (tom, (torch.randn(1, TOM_IN, 256, 192), torch.randn(1, 3, 256, 192), torch.rand(1, 1, 256, 192))),
         (tom_fill, (agnostic, torch.randn(1, 3, 256, 192), (torch.rand(1, 1, 256, 192) > 0.5).float())),
         (tom_shape, (agnostic, torch.randn(1, 3, 256, 192), (torch.rand(1, 1, 256, 192) > 0.5).float())),
+        (tom_margin, (agnostic, torch.randn(1, 3, 256, 192), (torch.rand(1, 1, 256, 192) > 0.9).float())),
     ]
     for model, args in cases:
         buf = io.BytesIO()

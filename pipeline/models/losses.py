@@ -220,7 +220,9 @@ class TOMLoss(nn.Module):
             if self.mask_target == "warped_worn":
                 if worn_mask is None:
                     raise ValueError("mask_target warped_worn needs the worn_mask")
-                goal = warped_mask * worn_mask
+                # With a paste margin the (extended) paste is right wherever it lies on the garment.
+                reach = warped_mask if out.paste_area is None else out.paste_area
+                goal = reach * worn_mask
             err = (out.comp_mask - goal).abs()
             terms["mask"] = err.mean() if weight is None else _masked_mean(err, weight)
         if w.shape:
