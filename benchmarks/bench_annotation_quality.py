@@ -1,6 +1,6 @@
 """How close our annotations come to the reference annotations of a VITON-HD-layout folder.
 
-    python benchmarks/bench_annotation_quality.py DIR [--limit N] [--json OUT] [--parse-config JSON] [--head-group]
+    python benchmarks/bench_annotation_quality.py DIR [--limit N] [--json OUT] [--parse-config JSON] [--pose-config JSON] [--head-group]
 
 DIR is a VITON-HD-layout folder with reference annotations, flat (``DIR/image``)
 or split (``DIR/train/image``, ``DIR/test/image``). Looked for in each split:
@@ -152,19 +152,23 @@ def head_groups() -> dict[str, tuple[int, ...]]:
     return {"background": groups.pop("background"), "head": head, **groups}
 
 
-def run(root: Path, limit: int | None, parse_config: dict[str, Any] | None = None, head_group: bool = False) -> Report:
+def run(
+    root: Path, limit: int | None, parse_config: dict[str, Any] | None = None, head_group: bool = False,
+    pose_config: dict[str, Any] | None = None,
+) -> Report:
     """Score every sample of ``root`` (at most ``limit`` person images and ``limit`` garments).
 
     ``parse_config``: ``parse:`` params for the parser (default: the offline default).
+    ``pose_config``: ``pose:`` params for the estimator (e.g. a ``refiner_model``; default: the defaults).
     ``head_group``: score hair and face as one group (:func:`head_groups`).
     """
     report = Report(groups=head_groups()) if head_group else Report()
     splits = find_splits(root)
 
     from pipeline.annotate.hip_refine import refine_hips_with_parse
-    from pipeline.annotate.pose import PoseEstimator
+    from pipeline.annotate.pose import PoseConfig, PoseEstimator
 
-    estimator = PoseEstimator()
+    estimator = PoseEstimator(PoseConfig.from_dict(pose_config or {}))
 
     def load_parser() -> Any:
         from pipeline.annotate.parse import ParseConfig, build_parser
@@ -440,10 +444,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     ap.add_argument("--parse-config", type=json.loads, default={},
                     help='parse: params as JSON, e.g. \'{"backend": "learned", "learned_model": "data/train_parse/model"}\'')
+    ap.add_argument("--pose-config", type=json.loads, default={},
+                    help='pose: params as JSON, e.g. \'{"refiner_model": "models/pose-refiner", "hem_pull_down": 0}\'')
     ap.add_argument("--head-group", action="store_true",
                     help="score hair and face as one 'head' group (references whose head label covers the hair: Dress Code)")
     args = ap.parse_args(argv)
-    report = run(args.dir, args.limit, args.parse_config, args.head_group)
+    report = run(args.dir, args.limit, args.parse_config, args.head_group, args.pose_config)
     summary = summarise(report)
     print_summary(args.dir, summary)
     if args.json:

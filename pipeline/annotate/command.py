@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from pipeline.annotate.parse.learned_parser import learned_parse
+from pipeline.annotate.pose_refiner import refiner_pose
 from pipeline.categories import CATEGORIES
 
 
@@ -39,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes per step (default 1)")
     parser.add_argument("--parse-model", type=Path, default=None,
                         help="parse with this train_parse model folder (parse.backend: learned) instead of the offline parser")
+    parser.add_argument("--pose-refiner", type=Path, default=None,
+                        help="move elbows, wrists and hips with this train_pose_refine model folder (pose.refiner_model)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = AnnotateConfig(persons=args.persons, garments=args.garments, pairs=args.pairs, categories=args.categories,
                              category=args.category, out=args.out, split=args.split, workers=args.workers,
-                             size=(int(args.size[0]), int(args.size[1])), parse=learned_parse(args.parse_model))
+                             size=(int(args.size[0]), int(args.size[1])), parse=learned_parse(args.parse_model),
+                             pose=refiner_pose(args.pose_refiner))
         report = annotate_folder(cfg)
     except (ValueError, FileNotFoundError) as exc:
         sys.stderr.write(f"vton annotate: {exc}\n")

@@ -110,6 +110,11 @@ class PoseConfig:
     hem_pull_down: float = 0.5
     hem_pull_up: float = 0.0
     hem_max_distance: float = 0.5
+    # A keypoint refiner trained on a data set's own poses (stage train_pose_refine,
+    # pipeline.models.keypoint_refiner): a folder holding refiner.onnx and meta.json, or "" for none.
+    # It runs on every pose, before the hip pull above (set hem_pull_down: 0 beside it; docs/annotation.md).
+    refiner_model: str = ""
+    refiner_threads: int = 1
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "PoseConfig":
@@ -137,6 +142,8 @@ class PoseConfig:
             value = getattr(self, name)
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"pose.{name} must be in [0, 1], got {value!r}")
+        if self.refiner_threads < 1:
+            raise ValueError(f"pose.refiner_threads must be >= 1, got {self.refiner_threads!r}")
         if not self.hem_max_distance >= 0:
             raise ValueError(f"pose.hem_max_distance must be >= 0, got {self.hem_max_distance!r}")
         if self.upscale_below < 0 or self.upscale_target < 1:
@@ -197,6 +204,11 @@ class PoseEstimator:
         self._model(config.min_detection_confidence)  # load now so a broken install fails early
         if config.check_other_people or self._extra_passes(0.0):
             self._model(config.min_detection_confidence, holistic=False)
+        self._refiner = None
+        if config.refiner_model:
+            from pipeline.annotate.pose_refiner import PoseRefiner
+
+            self._refiner = PoseRefiner(config.refiner_model, config.refiner_threads)
 
     def _model(self, min_conf: float, holistic: bool = True) -> Any:
         """Holistic (body, hands, face) or the plain pose graph (body only, same landmark model), cached."""
@@ -265,6 +277,8 @@ class PoseEstimator:
         found["pose"] = self._averaged(source, found["pose"], min_conf, pad_frac)
         result = self._to_result(found, scale, width, height, attempt.name)
         result.people_found = people
+        if self._refiner is not None:
+            result.body = self._refiner.refine(result.body, rgb)
         return result
 
     def _other_person(

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from pipeline.annotate.parse.learned_parser import learned_parse
+from pipeline.annotate.pose_refiner import refiner_pose
 from pipeline.categories import CATEGORIES
 from pipeline.log import get_logger
 
@@ -59,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-warped", action="store_true", help="also write <output stem>_warped.png and _mask.png")
     parser.add_argument("--parse-model", type=Path, default=None,
                         help="parse the person with this train_parse model folder (parse.backend: learned) instead of the offline parser")
+    parser.add_argument("--pose-refiner", type=Path, default=None,
+                        help="move elbows, wrists and hips with this train_pose_refine model folder (pose.refiner_model)")
 
 
 def _fail(message: str, status: int) -> int:
@@ -150,14 +153,15 @@ def run(args: argparse.Namespace) -> int:
         cfg = EngineConfig(model=args.model, gmm_model=args.gmm_model, backend=args.backend, device=args.device,
                            size=tuple(args.size) if args.size else None, annotate_height=args.annotate_height,
                            threads=args.threads, paste_back=not args.no_paste_back,
-                           parse=learned_parse(args.parse_model))
+                           parse=learned_parse(args.parse_model), pose=refiner_pose(args.pose_refiner))
     except ValueError as exc:
         return _usage_error(str(exc))
     from pipeline.annotate.parse.errors import ParserUnavailable
+    from pipeline.annotate.pose_refiner import PoseRefinerUnavailable
 
     try:
         engine = TryOnEngine.load(cfg)
-    except (ModelNotFound, ValueError, ParserUnavailable) as exc:
+    except (ModelNotFound, ValueError, ParserUnavailable, PoseRefinerUnavailable) as exc:
         return _fail(str(exc), 1)
 
     with engine:

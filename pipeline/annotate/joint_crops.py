@@ -1,0 +1,80 @@
+"""Crops around our keypoints, scaled to the torso, for the keypoint refiner (numpy and OpenCV only).
+
+The pose stage runs the refiner through onnxruntime, so nothing here imports torch; the network
+itself is :mod:`pipeline.models.keypoint_refiner`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from pipeline.annotate.body25 import L_ELBOW, L_HIP, L_WRIST, MID_HIP, NECK, R_ELBOW, R_HIP, R_WRIST
+from pipeline.config_mapping import from_mapping
+
+# BODY_25 joints whose left and right versions swap when a crop is mirrored.
+_MIRROR_PAIRS = ((2, 5), (3, 6), (4, 7), (9, 12), (10, 13), (11, 14), (15, 16), (17, 18), (19, 22), (20, 23), (21, 24))
+MIRROR = {**{a: b for a, b in _MIRROR_PAIRS}, **{b: a for a, b in _MIRROR_PAIRS}}
+DEFAULT_JOINTS = (R_ELBOW, R_WRIST, L_ELBOW, L_WRIST, R_HIP, L_HIP)
+
+
+@dataclass(frozen=True)
+class KeypointRefinerConfig:
+    """Which BODY_25 joints are refined, and the crops and widths of the network."""
+
+    joints: tuple[int, ...] = DEFAULT_JOINTS
+    patch: int = 64  # side of each crop in pixels
+    scales: tuple[float, ...] = (0.8, 1.6)  # crop sides in our torso lengths
+    widths: tuple[int, ...] = (32, 64, 96, 128)  # one stride-2 block each
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "joints", tuple(int(j) for j in self.joints))
+        object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        if not self.joints or any(not 0 <= j < 25 or j in (NECK, MID_HIP) for j in self.joints):
+            raise ValueError(f"joints must be BODY_25 ids other than the neck (1) and MidHip (8), got {list(self.joints)}")
+        missing = sorted({MIRROR[j] for j in self.joints if j in MIRROR} - set(self.joints))
+        if missing:
+            raise ValueError(f"joints must hold both sides of a pair (mirrored crops swap them); add {missing}")
+        if self.patch < 2 ** len(self.widths) or not self.scales or min(self.scales) <= 0 or not self.widths:
+            raise ValueError(f"patch must be >= 2**len(widths), scales > 0 and widths non-empty; got {self}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "KeypointRefinerConfig":
+        """Build from a mapping; unknown keys raise ``ValueError``."""
+        return from_mapping(cls, data, "keypoint refiner")
+
+    @property
+    def in_channels(self) -> int:
+        return 3 * len(self.scales)
+
+
+def torso_length(body: np.ndarray) -> float | None:
+    """Neck to the middle of the hips in pixels, or None when one of them is missing."""
+    body = np.asarray(body, dtype=np.float64).reshape(-1, 3)
+    neck, r_hip, l_hip = body[NECK], body[R_HIP], body[L_HIP]
+    if min(neck[2], r_hip[2], l_hip[2]) <= 0:
+        return None
+    size = float(np.linalg.norm(neck[:2] - (r_hip[:2] + l_hip[:2]) / 2))
+    return size if size > 1.0 else None
+
+
+def joint_crops(rgb: np.ndarray, x: float, y: float, torso: float, cfg: KeypointRefinerConfig, mirror: bool = False) -> np.ndarray:
+    """The crops around ``(x, y)``, ``patch x patch x 3 * len(scales)`` uint8; edges replicated past the frame."""
+    crops = []
+    p = cfg.patch
+    for s in cfg.scales:
+        k = p / (s * torso)
+        m = np.array([[k, 0.0, p / 2 - k * x], [0.0, k, p / 2 - k * y]], np.float32)
+        flags = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
+        crops.append(cv2.warpAffine(rgb, m, (p, p), flags=flags, borderMode=cv2.BORDER_REPLICATE))
+    out = np.concatenate(crops, axis=2)
+    return np.ascontiguousarray(out[:, ::-1]) if mirror else out
+
+
+def crops_to_input(crops: np.ndarray) -> np.ndarray:
+    """``[N, P, P, C]`` uint8 → ``[N, C, P, P]`` float32 in [-1, 1], the network's input."""
+    return np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) / 127.5 - 1.0
