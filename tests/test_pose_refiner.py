@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from pipeline.annotate.body25 import L_HIP, MID_HIP, R_HIP
-from pipeline.annotate.joint_crops import DEFAULT_JOINTS, KeypointRefinerConfig, joint_crops, torso_length
+from pipeline.annotate.joint_crops import DEFAULT_JOINTS, KeypointRefinerConfig, joint_crops, joint_crops_many, torso_length
 from pipeline.annotate.openpose_format import to_openpose_dict
 from pipeline.annotate.pose import PoseConfig, PoseEstimator
 from pipeline.annotate.pose_refiner import PoseRefiner, PoseRefinerUnavailable
@@ -55,6 +55,18 @@ def test_crops_follow_the_joint_and_the_torso() -> None:
     assert torso_length(body) is None
     body[[1, R_HIP, L_HIP]] = [[50, 20, 1], [40, 120, 1], [60, 120, 1]]
     assert torso_length(body) == pytest.approx(100.0)
+
+
+def test_crops_of_a_large_picture_do_not_alias() -> None:
+    """Columns alternating black and white, shrunk fourfold: grey, as area averaging gives, not stripes."""
+    cfg = KeypointRefinerConfig()
+    img = np.zeros((1024, 768, 3), np.uint8)
+    img[:, ::2] = 255
+    crops = joint_crops_many(img, np.array([[384.0, 300.0], [200.0, 500.0]]), 320.0, cfg)  # k = 0.25 and 0.125
+    assert crops.shape == (2, 64, 64, 6)
+    assert np.abs(crops.astype(int) - 127).max() <= 2
+    # The same point cropped alone or with others gives the same pixels.
+    assert np.array_equal(joint_crops(img, 200.0, 500.0, 320.0, cfg), crops[1])
 
 
 def test_a_new_network_moves_nothing() -> None:

@@ -63,7 +63,7 @@ class PoseRefiner:
         joints = [j for j in self.cfg.joints if out[j, 2] > 0]
         if not joints:
             return out
-        crops = np.stack([self._crops.joint_crops(rgb, out[j, 0], out[j, 1], torso, self.cfg) for j in joints])
+        crops = self._crops.joint_crops_many(rgb, out[joints, :2], torso, self.cfg)
         offsets = self._session.run(None, {self._input: self._crops.crops_to_input(crops)})[0]
         index = {j: i for i, j in enumerate(self.cfg.joints)}
         for row, j in enumerate(joints):

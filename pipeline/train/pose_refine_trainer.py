@@ -31,7 +31,7 @@ from pipeline.dataset.layout import IMAGE, POSE_JSON, file_path
 from pipeline.io.atomic import atomic_dir, write_json
 from pipeline.io.images import list_pictures
 from pipeline.log import get_logger
-from pipeline.annotate.joint_crops import MIRROR, KeypointRefinerConfig, joint_crops, torso_length
+from pipeline.annotate.joint_crops import MIRROR, KeypointRefinerConfig, joint_crops_many, torso_length
 from pipeline.models.keypoint_refiner import KeypointRefinerNet, crops_tensor
 from pipeline.tracking.mlflow_run import stage_run
 from pipeline.train.data import validation_split
@@ -143,10 +143,11 @@ def build_crops(split_root: Path, cfg: KeypointRefinerConfig, ours: dict[str, np
             continue
         with Image.open(path) as img:
             rgb = np.asarray(img.convert("RGB"))
-        for j in cfg.joints:
-            if body[j, 2] <= 0 or ref[j, 2] <= 0:
-                continue
-            crops.append(joint_crops(rgb, body[j, 0], body[j, 1], t_ours, cfg))
+        both = [j for j in cfg.joints if body[j, 2] > 0 and ref[j, 2] > 0]
+        if not both:
+            continue
+        crops.extend(joint_crops_many(rgb, body[both, :2], t_ours, cfg))
+        for j in both:
             joints.append(index[j])
             targets.append((ref[j, :2] - body[j, :2]) / t_ours)
             scales.append(t_ours / t_ref)
