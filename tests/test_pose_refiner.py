@@ -163,3 +163,25 @@ def test_too_few_poses_fail_clearly(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="too few joints"):
         train_pose_refiner(cfg, PoseConfig(), paths)
     assert not (tmp_path / "out" / "model").exists()
+
+
+def test_commands_name_the_param_when_the_refiner_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import matplotlib.cbook
+
+    from pipeline.cli import main
+    from tests.train_helpers import write_random_bundle
+
+    photo = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    garment = tmp_path / "tee.png"
+    Image.new("RGB", (96, 128), "white").save(garment)
+    bundle = write_random_bundle(tmp_path / "bundle", (256, 192))
+    missing = tmp_path / "no-refiner"
+    rc = main(["tryon", "--person", str(photo), "--garment", str(garment), "--output", str(tmp_path / "o.png"),
+               "--model", str(bundle), "--device", "cpu", "--pose-refiner", str(missing)])
+    assert rc == 1 and "pose.refiner_model" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
+    persons = tmp_path / "persons"
+    persons.mkdir()
+    (persons / "grace.jpg").write_bytes(photo.read_bytes())
+    rc = main(["annotate", "--persons", str(persons), "--out", str(tmp_path / "out"), "--pose-refiner", str(missing)])
+    assert rc == 1 and "pose.refiner_model" in capsys.readouterr().err
