@@ -145,7 +145,11 @@ def test_changed_training_data_starts_afresh(tmp_path: Path) -> None:
     assert train_parser(_cfg(root, epochs=2), paths)["resumed_from_epoch"] == 0
 
 
-def test_commands_name_the_param_when_the_learned_model_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("flag", "param"), [("--parse-model", "parse.learned_model"), ("--pose-refiner", "pose.refiner_model")])
+def test_commands_name_the_param_when_a_learned_model_is_missing(
+    flag: str, param: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The learned parser's and the pose refiner's flags, on vton tryon and vton annotate."""
     import matplotlib.cbook
     from PIL import Image
 
@@ -156,15 +160,16 @@ def test_commands_name_the_param_when_the_learned_model_is_missing(tmp_path: Pat
     garment = tmp_path / "tee.png"
     Image.new("RGB", (96, 128), "white").save(garment)
     bundle = write_random_bundle(tmp_path / "bundle", (256, 192))
-    missing = tmp_path / "no-parser"
+    missing = tmp_path / "no-model"
     rc = main(["tryon", "--person", str(photo), "--garment", str(garment), "--output", str(tmp_path / "o.png"),
-               "--model", str(bundle), "--device", "cpu", "--parse-model", str(missing)])
-    assert rc == 1 and "parse.learned_model" in capsys.readouterr().err
+               "--model", str(bundle), "--device", "cpu", flag, str(missing)])
+    assert rc == 1 and param in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
     persons = tmp_path / "persons"
     persons.mkdir()
     (persons / "grace.jpg").write_bytes(photo.read_bytes())
-    rc = main(["annotate", "--persons", str(persons), "--out", str(tmp_path / "out"), "--parse-model", str(missing)])
-    assert rc == 1 and "parse.learned_model" in capsys.readouterr().err
+    rc = main(["annotate", "--persons", str(persons), "--out", str(tmp_path / "out"), flag, str(missing)])
+    assert rc == 1 and param in capsys.readouterr().err
 
 
 def test_training_with_augmentation_in_a_worker_repeats_exactly(tmp_path: Path) -> None:

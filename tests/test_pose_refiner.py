@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from pipeline.annotate.body25 import L_HIP, MID_HIP, R_HIP
-from pipeline.annotate.joint_crops import DEFAULT_JOINTS, KeypointRefinerConfig, joint_crops, joint_crops_many, torso_length
+from pipeline.annotate.joint_crops import DEFAULT_JOINTS, KeypointRefinerConfig, crop_torso, joint_crops, joint_crops_many
 from pipeline.annotate.openpose_format import to_openpose_dict
 from pipeline.annotate.pose import PoseConfig, PoseEstimator
 from pipeline.annotate.pose_refiner import PoseRefiner, PoseRefinerUnavailable
@@ -52,9 +52,9 @@ def test_crops_follow_the_joint_and_the_torso() -> None:
     assert first_white(up[:, :, 0]) > first_white(up[:, :, 3]) > 32
     assert np.array_equal(joint_crops(img, 30.0, 100.0, 50.0, cfg, mirror=True), joint_crops(img, 30.0, 100.0, 50.0, cfg)[:, ::-1])
     body = np.zeros((25, 3))
-    assert torso_length(body) is None
+    assert crop_torso(body) is None
     body[[1, R_HIP, L_HIP]] = [[50, 20, 1], [40, 120, 1], [60, 120, 1]]
-    assert torso_length(body) == pytest.approx(100.0)
+    assert crop_torso(body) == pytest.approx(100.0)
 
 
 def test_crops_of_a_large_picture_do_not_alias() -> None:
@@ -116,7 +116,7 @@ def shifted_dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dic
             assert result is not None, stem
             body = np.array(result.body)
             ours[stem] = body.copy()
-            torso = torso_length(body)
+            torso = crop_torso(body)
             for j in DEFAULT_JOINTS:
                 if body[j, 2] > 0:
                     body[j, 1] += SHIFT * torso
@@ -144,7 +144,7 @@ def test_the_refiner_learns_where_the_data_set_puts_joints(shifted_dataset: tupl
     with PoseEstimator(PoseConfig(refiner_model=str(paths.model))) as est:
         refined = est.estimate(rgb).body
     base = ours[stem]
-    torso = torso_length(base)
+    torso = crop_torso(base)
     for j in (R_HIP, L_HIP):
         assert (refined[j, 1] - base[j, 1]) / torso == pytest.approx(SHIFT, abs=0.04), j
         assert abs(refined[j, 0] - base[j, 0]) / torso < 0.07
@@ -164,24 +164,3 @@ def test_too_few_poses_fail_clearly(tmp_path: Path) -> None:
         train_pose_refiner(cfg, PoseConfig(), paths)
     assert not (tmp_path / "out" / "model").exists()
 
-
-def test_commands_name_the_param_when_the_refiner_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import matplotlib.cbook
-
-    from pipeline.cli import main
-    from tests.train_helpers import write_random_bundle
-
-    photo = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-    garment = tmp_path / "tee.png"
-    Image.new("RGB", (96, 128), "white").save(garment)
-    bundle = write_random_bundle(tmp_path / "bundle", (256, 192))
-    missing = tmp_path / "no-refiner"
-    rc = main(["tryon", "--person", str(photo), "--garment", str(garment), "--output", str(tmp_path / "o.png"),
-               "--model", str(bundle), "--device", "cpu", "--pose-refiner", str(missing)])
-    assert rc == 1 and "pose.refiner_model" in capsys.readouterr().err
-    assert not (tmp_path / "o.png").exists()
-    persons = tmp_path / "persons"
-    persons.mkdir()
-    (persons / "grace.jpg").write_bytes(photo.read_bytes())
-    rc = main(["annotate", "--persons", str(persons), "--out", str(tmp_path / "out"), "--pose-refiner", str(missing)])
-    assert rc == 1 and "pose.refiner_model" in capsys.readouterr().err

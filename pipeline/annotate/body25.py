@@ -255,6 +255,17 @@ def body25_to_coco18(body25: np.ndarray) -> np.ndarray:
     return np.asarray(body25)[list(BODY25_TO_COCO18)].copy()
 
 
+def torso_length(body: np.ndarray, shortest: float = 0.0) -> float | None:
+    """Neck to the middle of the hips of a BODY_25 pose, in pixels; None when one of them is missing
+    or the length is not above ``shortest``."""
+    body = np.asarray(body, dtype=np.float64).reshape(-1, 3)
+    neck, r_hip, l_hip = body[NECK], body[R_HIP], body[L_HIP]
+    if min(neck[2], r_hip[2], l_hip[2]) <= 0:
+        return None
+    size = float(np.linalg.norm(neck[:2] - (r_hip[:2] + l_hip[:2]) / 2))
+    return size if size > shortest else None
+
+
 def coco18_to_body25(coco: np.ndarray) -> np.ndarray:
     """COCO-18 ``(18, 3)`` → BODY_25 ``(25, 3)``; MidHip from the two hips, feet left at zero."""
     coco = np.asarray(coco, dtype=np.float64)

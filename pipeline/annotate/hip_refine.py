@@ -34,7 +34,7 @@ from typing import Protocol
 
 import numpy as np
 
-from pipeline.annotate.body25 import L_HIP, MID_HIP, NECK, R_HIP
+from pipeline.annotate.body25 import L_HIP, MID_HIP, R_HIP, torso_length
 
 UPPER_GARMENT_IDS = (5, 7)
 # Columns looked at on each side of the hip, and how far above it a garment may start, in torso lengths.
@@ -82,10 +82,8 @@ def refine_hips_with_parse(body25: np.ndarray, parse: np.ndarray, cfg: HemPullCo
     parse = np.asarray(parse)
     if parse.ndim != 2:
         raise ValueError(f"expected an HxW label map, got shape {parse.shape}")
-    if (cfg.hem_pull_down == 0 and cfg.hem_pull_up == 0) or min(out[NECK, 2], out[R_HIP, 2], out[L_HIP, 2]) <= 0:
-        return out
-    torso = float(np.linalg.norm(out[NECK, :2] - (out[R_HIP, :2] + out[L_HIP, :2]) / 2))
-    if torso <= 0:
+    torso = torso_length(out)
+    if (cfg.hem_pull_down == 0 and cfg.hem_pull_up == 0) or torso is None:
         return out
     for j in (R_HIP, L_HIP):
         hem = hem_row(parse, out[j, 0], out[j, 1], torso)

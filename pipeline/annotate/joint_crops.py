@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pipeline.annotate.body25 import L_ELBOW, L_HIP, L_WRIST, MID_HIP, NECK, R_ELBOW, R_HIP, R_WRIST
+from pipeline.annotate.body25 import L_ELBOW, L_HIP, L_WRIST, MID_HIP, NECK, R_ELBOW, R_HIP, R_WRIST, torso_length
 from pipeline.config_mapping import from_mapping
 
 # BODY_25 joints whose left and right versions swap when a crop is mirrored.
@@ -52,14 +52,9 @@ class KeypointRefinerConfig:
         return 3 * len(self.scales)
 
 
-def torso_length(body: np.ndarray) -> float | None:
-    """Neck to the middle of the hips in pixels, or None when one of them is missing."""
-    body = np.asarray(body, dtype=np.float64).reshape(-1, 3)
-    neck, r_hip, l_hip = body[NECK], body[R_HIP], body[L_HIP]
-    if min(neck[2], r_hip[2], l_hip[2]) <= 0:
-        return None
-    size = float(np.linalg.norm(neck[:2] - (r_hip[:2] + l_hip[:2]) / 2))
-    return size if size > 1.0 else None
+def crop_torso(body: np.ndarray) -> float | None:
+    """The torso length the crops are scaled by; None when it is missing or under a pixel."""
+    return torso_length(body, shortest=1.0)
 
 
 def joint_crops(rgb: np.ndarray, x: float, y: float, torso: float, cfg: KeypointRefinerConfig, mirror: bool = False) -> np.ndarray:

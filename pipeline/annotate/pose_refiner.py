@@ -57,7 +57,7 @@ class PoseRefiner:
         Unchanged when the neck or a hip is missing (no torso length to scale the crops by).
         """
         out = np.array(body, dtype=np.float64, copy=True).reshape(-1, 3)
-        torso = self._crops.torso_length(out)
+        torso = self._crops.crop_torso(out)
         if torso is None:
             return out
         joints = [j for j in self.cfg.joints if out[j, 2] > 0]

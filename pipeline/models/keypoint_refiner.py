@@ -11,6 +11,7 @@ caller keeps the one of the joint it cropped around.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 

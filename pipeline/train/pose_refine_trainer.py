@@ -22,8 +22,6 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from pipeline.annotate.body25 import coco18_to_body25
-from pipeline.annotate.openpose_format import read_openpose_json
 from pipeline.annotate.parallel import ItemResult, run_items
 from pipeline.annotate.pose import PoseConfig
 from pipeline.annotate.pose_refiner import META_FILE, MODEL_FILE
@@ -31,12 +29,13 @@ from pipeline.dataset.layout import IMAGE, POSE_JSON, file_path
 from pipeline.io.atomic import atomic_dir, write_json
 from pipeline.io.images import list_pictures
 from pipeline.log import get_logger
-from pipeline.annotate.joint_crops import MIRROR, KeypointRefinerConfig, joint_crops_many, torso_length
+from pipeline.annotate.joint_crops import MIRROR, KeypointRefinerConfig, crop_torso, joint_crops_many
 from pipeline.models.keypoint_refiner import KeypointRefinerNet, crops_tensor
 from pipeline.tracking.mlflow_run import stage_run
 from pipeline.train.data import validation_split
 from pipeline.train.history import write_history
 from pipeline.train.loop import files_fingerprint, seed_everything
+from pipeline.train.pose_maps import PoseFileError, read_openpose
 from pipeline.train.pose_refine_config import PoseRefineTrainConfig
 from pipeline.train.stage_runner import StagePaths
 
@@ -96,18 +95,6 @@ def our_poses(pictures: list[Path], pose: PoseConfig, workers: int, cache: Path)
     return found
 
 
-def reference_pose(path: Path) -> np.ndarray | None:
-    """The data set's BODY_25 pose from an OpenPose JSON (COCO-18 converted), or None when absent or unreadable."""
-    try:
-        person = read_openpose_json(path)
-    except (OSError, ValueError):
-        return None
-    if person is None:
-        return None
-    body = np.asarray(person.body, np.float64)
-    return coco18_to_body25(body) if body.shape[0] == 18 else body
-
-
 @dataclass
 class CropSet:
     """Crops around our joints, with the offset to the reference in our torso lengths."""
@@ -132,10 +119,13 @@ def build_crops(split_root: Path, cfg: KeypointRefinerConfig, ours: dict[str, np
     pictures = list_pictures(split_root / IMAGE)[:limit]
     for path in tqdm(pictures, desc=f"{STAGE} crops {split_root.name}", unit="img"):
         body = ours.get(path.stem)
-        ref = reference_pose(file_path(split_root, POSE_JSON, path.stem))
+        try:
+            ref = read_openpose(file_path(split_root, POSE_JSON, path.stem))  # as the GMM and TOM read it
+        except PoseFileError:
+            ref = None
         reason = "no_our_pose" if body is None else "no_reference_pose" if ref is None else None
-        t_ours = None if body is None else torso_length(body)
-        t_ref = None if ref is None else torso_length(ref)
+        t_ours = None if body is None else crop_torso(body)
+        t_ref = None if ref is None else crop_torso(ref)
         if reason is None and (t_ours is None or t_ref is None):
             reason = "no_torso"
         if reason is not None:
