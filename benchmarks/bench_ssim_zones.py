@@ -19,7 +19,6 @@ filled with the garment's mean colour, and the warped cloth pasted on the agnost
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -30,14 +29,13 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.evaluate.run import mean_colour_fill  # noqa: E402
+from bench_tom_paste import open_work, work_parser  # noqa: E402  (its folder is on sys.path when run as a script)
+from pipeline.evaluate.run import systems_for  # noqa: E402
 from pipeline.models.repaint import repaint  # noqa: E402
-from pipeline.train.data import VitonDataset  # noqa: E402
 from pipeline.train.inputs import person_input  # noqa: E402
-from pipeline.train.model_io import load_model  # noqa: E402
 
 ZONES = ("worn", "region-not-worn", "agnostic-outside-region", "rest")
-SYSTEMS = ("model", "rendered", "agnostic", "mean_colour", "warped_paste")
+SYSTEMS = ("model", "rendered", "agnostic", "mean_colour", "warped_paste")  # evaluate's four, and the rendered branch
 
 
 def zone_masks(batch: dict, region: torch.Tensor, worn: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -49,33 +47,18 @@ def zone_masks(batch: dict, region: torch.Tensor, worn: torch.Tensor) -> dict[st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("work", type=Path)
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--batch", type=int, default=12)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    work = args.work.resolve()
-    ds = VitonDataset(work / "data/import_data", args.split, warped_root=work / "data/warp", validate="none",
-                      limit=args.limit)
+    args = work_parser(__doc__, batch=12).parse_args()
+    work, ds, tom = open_work(args)
     if len(ds) == 0:
         raise SystemExit(f"split {args.split!r} of {work / 'data/import_data'} has no pairs")
-    tom = load_model(work / "data/train_tom/model", "tom")
     share = {z: 0.0 for z in ZONES}
     part = {(s, z): 0.0 for s in SYSTEMS for z in ZONES}
     for batch in tqdm(DataLoader(ds, batch_size=args.batch, shuffle=False), desc="pairs"):
         with torch.no_grad():
             out = tom(person_input(batch), batch["warped_cloth"], batch["warped_mask"])
         image, region, worn = batch["image"], batch["agnostic_mask"], batch["worn_mask"]
-        systems = {
-            "model": repaint(image, out.output, region),
-            "rendered": repaint(image, out.rendered, region),
-            "agnostic": batch["agnostic"],
-            "mean_colour": mean_colour_fill(image, region, batch["cloth"], batch["cloth_mask"]),
-            "warped_paste": batch["agnostic"] * (1 - batch["warped_mask"]) + batch["warped_cloth"] * batch["warped_mask"],
-        }
+        systems = systems_for(batch, out.output, batch["warped_cloth"], batch["warped_mask"])
+        systems["rendered"] = repaint(image, out.rendered, region)
         zones = zone_masks(batch, region, worn)
         pixels = float(image[0, 0].numel())
         for z, m in zones.items():

@@ -47,20 +47,29 @@ def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return TF.gaussian_blur(x, [k, k], [sigma, sigma])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def work_parser(description: str, batch: int) -> argparse.ArgumentParser:
+    """Arguments of the benchmarks that score a work folder's trained TOM (this one, bench_ssim_zones)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("work", type=Path, help="a bench_viton.py work folder")
     parser.add_argument("--split", default="test", help="split of data/import_data to score (default test)")
     parser.add_argument("--limit", type=int, default=None, help="first N pairs only")
-    parser.add_argument("--batch", type=int, default=25)
+    parser.add_argument("--batch", type=int, default=batch)
     parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    return parser
 
+
+def open_work(args: argparse.Namespace) -> tuple[Path, VitonDataset, torch.nn.Module]:
+    """The work folder, its split's paired data set (with the warp) and its trained TOM."""
+    torch.set_num_threads(args.threads)
     work = args.work.resolve()
     ds = VitonDataset(work / "data/import_data", args.split, warped_root=work / "data/warp", validate="none",
                       limit=args.limit)
-    tom = load_model(work / "data/train_tom/model", "tom")
+    return work, ds, load_model(work / "data/train_tom/model", "tom")
+
+
+def main() -> None:
+    args = work_parser(__doc__, batch=25).parse_args()
+    work, ds, tom = open_work(args)
     scores: dict[str, dict[str, list[float]]] = {}
     paste_share: list[float] = []
     ious: dict[str, list[float]] = {"warped mask": [], "garment head": []}
