@@ -8,6 +8,9 @@ the grid upsampled to the input size, so a 1024x768 input costs about as much as
 With ``flow_refine`` a small convolutional net then looks at the person and the TPS-warped cloth
 and adds a smooth dense flow to the spline's grid, for what a 5x5 spline cannot bend: sleeves
 raised or held against the body, a hem lower on one side.
+
+With ``pose_anchor`` the spline starts from a similarity fitted to the person's neck and shoulders
+(:mod:`pipeline.models.pose_anchor`) rather than from the identity.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from torch import Tensor, nn
 
 from pipeline.config_mapping import from_mapping
 from pipeline.models.layers import ResBlock, conv_norm_act
+from pipeline.models.pose_anchor import PoseAnchor, compose
 from pipeline.models.tps import TPSGridGen
 
 _FEATURE_STRIDE = 16  # four stride-2 convolutions in each feature extractor
 _REGRESSOR_STRIDE = 4  # two more in the regressor
+NUM_POSE_CHANNELS = 25  # BODY_25 heatmaps
 
 
 @dataclass
@@ -41,6 +46,10 @@ class GMMConfig:
     # recipes for real photos turn it on (docs/training.md: warped-mask IoU 0.840 vs 0.797 on viton256).
     flow_refine: bool = False
     flow_channels: int = 32
+    # Start from a similarity that puts the cloth on the person's neck and shoulders (PoseAnchor)
+    # instead of from the identity; needs BODY_25 heatmaps at person channels pose_channel..+25.
+    pose_anchor: bool = False
+    pose_channel: int = 3  # agnostic RGB comes first (pipeline.train.inputs)
 
     def __post_init__(self) -> None:
         self.work_size = tuple(self.work_size)  # type: ignore[assignment]
@@ -50,6 +59,9 @@ class GMMConfig:
             raise ValueError(f"work_size {self.work_size} must be multiples of 16 and at least 64 on each side")
         if self.person_channels < 1 or self.cloth_channels < 1 or self.ngf < 1 or self.grid_size < 2 or self.flow_channels < 1:
             raise ValueError(f"invalid GMMConfig {self}")
+        if self.pose_anchor and not 0 <= self.pose_channel <= self.person_channels - NUM_POSE_CHANNELS:
+            raise ValueError(f"pose_anchor needs {NUM_POSE_CHANNELS} pose channels from pose_channel={self.pose_channel} "
+                             f"within person_channels={self.person_channels}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GMMConfig:
@@ -129,6 +141,7 @@ class GMM(nn.Module):
         nn.init.zeros_(self.to_offsets.bias)
         self.tps = TPSGridGen(g, cfg.work_size)
         self.refiner = FlowRefiner(cfg.person_channels + cfg.cloth_channels, cfg.flow_channels) if cfg.flow_refine else None
+        self.anchor = PoseAnchor(cfg.work_size) if cfg.pose_anchor else None
 
     def forward(self, person: Tensor, cloth: Tensor, return_flow: bool = False) -> tuple[Tensor, ...]:
         """Return ``grid`` [B, H, W, 2] (in [-1, 1], align_corners=True, for :func:`warp` at the input size)
@@ -140,6 +153,11 @@ class GMM(nn.Module):
         # ONNX export needs the input size to be an integer multiple of work_size for it.
         p = F.interpolate(person, size=self.cfg.work_size, mode="area")
         c = F.interpolate(cloth, size=self.cfg.work_size, mode="area")
+        anchor = None
+        if self.anchor is not None:
+            k = self.cfg.pose_channel
+            anchor = self.anchor(p[:, k:k + NUM_POSE_CHANNELS], c[:, -1:])
+            c = warp(c, self.anchor.grid(*anchor))  # the spline and the refiner now correct the anchored cloth
         corr = correlation(l2_normalise(self.person_features(p)), l2_normalise(self.cloth_features(c)))
         corr = l2_normalise(F.relu(corr))
         theta = torch.tanh(self.to_offsets(self.regressor(corr)))
@@ -149,6 +167,8 @@ class GMM(nn.Module):
             flow = self.refiner(torch.cat([p, warp(c, grid)], dim=1))
             dense = F.interpolate(flow, size=self.cfg.work_size, mode="bilinear", align_corners=False)
             grid = grid + dense.permute(0, 2, 3, 1)
+        if anchor is not None:
+            grid = compose(grid, *anchor)  # sample the original cloth once, at its full resolution
         grid = F.interpolate(grid.permute(0, 3, 1, 2), size=(h, w), mode="bilinear", align_corners=True)
         grid = grid.permute(0, 2, 3, 1)
         return (grid, theta, flow) if return_flow else (grid, theta)
