@@ -29,7 +29,7 @@ from pipeline.models.tps import TPSGridGen
 
 _FEATURE_STRIDE = 16  # four stride-2 convolutions in each feature extractor
 _REGRESSOR_STRIDE = 4  # two more in the regressor
-NUM_POSE_CHANNELS = 25  # BODY_25 heatmaps
+NUM_POSE_CHANNELS = 25  # BODY_25 heatmaps; the twin of pipeline.train.pose_maps.NUM_JOINTS (models do not import train)
 
 
 @dataclass

@@ -126,7 +126,7 @@ class PoseAnchor(nn.Module):
 
     def grid(self, scale: Tensor, shift: Tensor) -> Tensor:
         """The transform's sampling grid [B, H, W, 2] at the anchor's size (for pre-warping the cloth)."""
-        return self.identity * scale.view(-1, 1, 1, 1) + shift.view(-1, 1, 1, 2)
+        return compose(self.identity, scale, shift)
 
 
 def compose(grid: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
