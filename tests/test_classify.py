@@ -44,6 +44,21 @@ def test_drawn_garment_is_a_garment_with_the_category_of_its_shape(classifier, p
     assert verdict.category_source == "silhouette"
 
 
+# A camisole: two thin straps over a wide, flaring body, the outline of a skirt's waistband
+# but for the empty span between the straps; and a skirt, whose waistband is solid.
+CAMISOLE = [(200, 100), (215, 100), (215, 330), (385, 330), (385, 100), (400, 100), (400, 330), (480, 360),
+            (470, 470), (440, 450), (460, 600), (140, 600), (160, 450), (130, 470), (120, 360), (200, 330)]
+SKIRT = [(220, 150), (380, 150), (385, 200), (470, 560), (130, 560), (215, 200)]
+
+
+@pytest.mark.parametrize(("poly", "category"), [(CAMISOLE, "upper_body"), (SKIRT, "lower_body")])
+def test_straps_are_no_waistband(classifier, poly, category):
+    verdict = classifier.classify(draw_garment([poly]))
+    assert verdict.label == "garment", verdict
+    assert verdict.category == category, verdict.scores
+    assert (verdict.scores["shape_top_fill"] < 0.5) == (poly is CAMISOLE)
+
+
 def test_product_words_beat_the_silhouette(classifier):
     verdict = classifier.classify(draw_garment([TEE]), ("", "Summer maxi dress"))
     assert (verdict.label, verdict.category, verdict.category_source) == ("garment", "dresses", "text")
