@@ -62,3 +62,22 @@ def test_a_dark_red_dress_on_skin_counts_by_contrast() -> None:
     assert evidence.torso_contrast is not None and evidence.torso_contrast >= 20
     assert evidence.is_person(0.3, 2, 0.4, 20.0)
     assert not evidence.is_person(0.3, 2, 0.4, float("inf"))  # by skin share alone it would be missed
+
+
+def test_a_red_fabric_the_skin_box_half_takes_for_skin_is_no_evidence() -> None:
+    """One mottled red garment everywhere: a third of its pixels fall in the skin box, so the sites
+    look like skin and the torso like clothing by share, but the torso's colour is the sites' tone."""
+    in_box, out_of_box = (150, 45, 55), (160, 40, 50)
+    img = _figure(torso=in_box, limbs=in_box)
+    fabric = (img == in_box).all(-1)
+    img[fabric & (np.random.default_rng(0).random(img.shape[:2]) < 0.65)] = out_of_box
+    evidence = skin_evidence(img, _marks(), 0.15)
+    assert evidence.skin_sites(0.3) >= 6 and evidence.torso is not None and evidence.torso < 0.4
+    assert evidence.torso_contrast is not None and evidence.torso_contrast < 10
+    assert evidence.is_person(0.3, 2, 0.4, 20.0)  # fooled without the gap...
+    assert not evidence.is_person(0.3, 2, 0.4, 20.0, 10.0)  # ...not with it
+
+
+def test_the_gap_keeps_a_person_in_a_blue_top() -> None:
+    evidence = skin_evidence(_figure(torso=(40, 60, 160), limbs=SKIN), _marks(), 0.15)
+    assert evidence.is_person(0.3, 2, 0.4, 20.0, 10.0)

@@ -63,6 +63,9 @@ class PersonRule:
     max_covered_skin: float = 0.4
     min_skin_contrast: float = 20.0
     skin_radius: float = 0.15
+    # A part under max_covered_skin skin still is no clothing when its colour is within
+    # min_covered_gap (CIELAB) of the sites' "skin": then the sites are the same fabric.
+    min_covered_gap: float = 10.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> PersonRule:

@@ -150,7 +150,8 @@ class PersonDetector:
         if not rule.require_evidence or faces:
             return True
         evidence = skin_evidence(small, marks, rule.skin_radius)
-        return evidence.is_person(rule.skin_fraction, rule.min_skin_sites, rule.max_covered_skin, rule.min_skin_contrast)
+        return evidence.is_person(rule.skin_fraction, rule.min_skin_sites, rule.max_covered_skin,
+                                  rule.min_skin_contrast, rule.min_covered_gap)
 
     def _judge(self, marks: np.ndarray, face_boxes: list[tuple[float, float, float, float]], selected: str,
                small: np.ndarray) -> PersonResult:

@@ -36,19 +36,25 @@ class SkinEvidence:
     torso_contrast: float | None = None
     hips_contrast: float | None = None
 
-    def covered(self, max_skin: float, min_contrast: float = float("inf")) -> bool:
-        """The torso or the hips are clothed: less than ``max_skin`` of them is skin-coloured, or their
-        colour is at least ``min_contrast`` from the sites' skin (a skin-toned dress on real arms)."""
-        return any((share is not None and share < max_skin) or (far is not None and far >= min_contrast)
-                   for share, far in ((self.torso, self.torso_contrast), (self.hips, self.hips_contrast)))
+    def covered(self, max_skin: float, min_contrast: float = float("inf"), min_gap: float = 0.0) -> bool:
+        """The torso or the hips are clothed: less than ``max_skin`` of them is skin-coloured and their
+        colour is at least ``min_gap`` from the sites' skin, or it is at least ``min_contrast`` from it
+        (a skin-toned dress on real arms). A part whose colour is the sites' "skin" tone is the same
+        material as the sites: a red or pink garment whose fringe the skin box takes for skin."""
+        return any(
+            (share is not None and share < max_skin and (far is None or far >= min_gap))
+            or (far is not None and far >= min_contrast)
+            for share, far in ((self.torso, self.torso_contrast), (self.hips, self.hips_contrast))
+        )
 
     def skin_sites(self, fraction: float) -> int:
         """How many sites are at least ``fraction`` skin."""
         return sum(1 for v in self.sites.values() if v is not None and v >= fraction)
 
-    def is_person(self, fraction: float, min_sites: int, max_covered: float, min_contrast: float = float("inf")) -> bool:
+    def is_person(self, fraction: float, min_sites: int, max_covered: float, min_contrast: float = float("inf"),
+                  min_gap: float = 0.0) -> bool:
         """Skin at ``min_sites`` sites while the torso or the hips are covered (see :meth:`covered`)."""
-        return self.covered(max_covered, min_contrast) and self.skin_sites(fraction) >= min_sites
+        return self.covered(max_covered, min_contrast, min_gap) and self.skin_sites(fraction) >= min_sites
 
 
 def skin_mask(rgb: np.ndarray) -> np.ndarray:
