@@ -81,3 +81,14 @@ def test_a_red_fabric_the_skin_box_half_takes_for_skin_is_no_evidence() -> None:
 def test_the_gap_keeps_a_person_in_a_blue_top() -> None:
     evidence = skin_evidence(_figure(torso=(40, 60, 160), limbs=SKIN), _marks(), 0.15)
     assert evidence.is_person(0.3, 2, 0.4, 20.0, 10.0)
+
+
+def test_a_skin_toned_top_with_its_hips_on_the_backdrop_is_no_person() -> None:
+    """A flat beige top: its pose's hips fall below the hem, on the white sweep, which is neither skin
+    nor of the beige's tone; a torso of the sites' own colour still says one material, no clothing."""
+    img = _figure(torso=BEIGE, limbs=BEIGE)
+    img[430:] = 245  # the top ends above the hips; legs and the hip band are backdrop
+    evidence = skin_evidence(img, _marks(), 0.15)
+    assert evidence.hips is not None and evidence.hips < 0.4  # the hips alone would pass for covered
+    assert evidence.torso is not None and evidence.torso >= 0.4
+    assert not evidence.is_person(0.3, 2, 0.4, 20.0, 10.0)

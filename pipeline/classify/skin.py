@@ -40,7 +40,14 @@ class SkinEvidence:
         """The torso or the hips are clothed: less than ``max_skin`` of them is skin-coloured and their
         colour is at least ``min_gap`` from the sites' skin, or it is at least ``min_contrast`` from it
         (a skin-toned dress on real arms). A part whose colour is the sites' "skin" tone is the same
-        material as the sites: a red or pink garment whose fringe the skin box takes for skin."""
+        material as the sites: a red or pink garment whose fringe the skin box takes for skin. A torso
+        that is skin-coloured and of the sites' tone is one material with them (bare, or a skin-toned
+        garment), and then the hips cannot prove clothing: a flat pink top's pose puts its hips below
+        the hem, on the white backdrop, which is far from the pink "skin"."""
+        torso_bare = (self.torso is not None and self.torso >= max_skin
+                      and self.torso_contrast is not None and self.torso_contrast < min_gap)
+        if torso_bare:
+            return False
         return any(
             (share is not None and share < max_skin and (far is None or far >= min_gap))
             or (far is not None and far >= min_contrast)
