@@ -64,7 +64,9 @@ class PersonRule:
     min_skin_contrast: float = 20.0
     skin_radius: float = 0.15
     # A part under max_covered_skin skin still is no clothing when its colour is within
-    # min_covered_gap (CIELAB) of the sites' "skin": then the sites are the same fabric.
+    # min_covered_gap (CIELAB) of the sites' "skin": then the sites are the same fabric. A torso
+    # that is skin and within that gap is one material with the sites: the hips cannot then
+    # prove clothing. Set by reasoning (half of min_skin_contrast), checked on viton256/train.
     min_covered_gap: float = 10.0
 
     @classmethod
