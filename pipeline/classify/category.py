@@ -58,15 +58,12 @@ def silhouette_features(mask: np.ndarray) -> dict[str, float]:
     def band(lo: float, hi: float) -> np.ndarray:
         return crop[int(lo * h) : max(int(lo * h) + 1, int(hi * h))]
 
-    def fill(row: np.ndarray) -> float:
-        idx = np.flatnonzero(row)
-        return float(row.sum()) / (idx[-1] - idx[0] + 1) if len(idx) else 0.0
-
     rim = float(np.median([span(r) for r in band(0.0, 0.04)]))
-    top = float(np.median([span(r) for r in band(0.03, 0.15)]))
+    top_spans = [(span(r), r.sum() / w) for r in band(0.03, 0.15)]
+    top = float(np.median([s for s, _ in top_spans]))
+    top_fill = float(np.median([filled / s if s else 0.0 for s, filled in top_spans]))
     shoulder = float(np.median([span(r) for r in band(0.13, 0.18)]))
     bottom = float(np.median([span(r) for r in band(0.85, 0.97)]))
-    top_fill = float(np.median([fill(r) for r in band(0.03, 0.15)]))
     # Trousers and shorts: lower rows split into two wide runs around the middle.
     # Sleeves hanging beside a top also split rows, but off-centre or into three runs.
     leg_rows = 0
