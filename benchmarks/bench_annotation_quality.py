@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.annotate.agnostic import AgnosticError  # noqa: E402
 from pipeline.annotate.body25 import coco18_to_body25  # noqa: E402
 from pipeline.annotate.openpose_format import read_openpose_json  # noqa: E402
+from pipeline.annotate.parse.labels import NECK  # noqa: E402
 from pipeline.annotate.parse.errors import NoPersonFound  # noqa: E402
 from pipeline.quality.labels import (  # noqa: E402
     align_to_reference,
@@ -142,13 +143,14 @@ def _try_import(report: Report, what: str, loader: Callable[[], Any]) -> Any:
 
 
 def head_groups() -> dict[str, tuple[int, ...]]:
-    """The evaluation groups with hair and face scored as one ``head`` group.
+    """The evaluation groups with hair, face and neck scored as one ``head`` group.
 
-    Dress Code's label maps give most hair to their ``head`` label (imported as face): scored
-    apart, a parser that finds the hair loses on both groups for following the CIHP definition.
+    Dress Code's label maps give most hair, and all the skin above the garment's neckline, to
+    their ``head`` label (imported as face): scored apart, a parser that finds the hair or the
+    neck (CIHP 10, in no group of its own) loses for following the CIHP definition.
     """
     groups = dict(zip(group_names(), group_ids()))
-    head = tuple(sorted(set(groups.pop("hair")) | set(groups.pop("face"))))
+    head = tuple(sorted(set(groups.pop("hair")) | set(groups.pop("face")) | {NECK}))
     return {"background": groups.pop("background"), "head": head, **groups}
 
 
@@ -160,7 +162,7 @@ def run(
 
     ``parse_config``: ``parse:`` params for the parser (default: the offline default).
     ``pose_config``: ``pose:`` params for the estimator (e.g. a ``refiner_model``; default: the defaults).
-    ``head_group``: score hair and face as one group (:func:`head_groups`).
+    ``head_group``: score hair, face and neck as one group (:func:`head_groups`).
     """
     report = Report(groups=head_groups()) if head_group else Report()
     splits = find_splits(root)
@@ -447,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pose-config", type=json.loads, default={},
                     help='pose: params as JSON, e.g. \'{"refiner_model": "models/pose-refiner", "hem_pull_down": 0}\'')
     ap.add_argument("--head-group", action="store_true",
-                    help="score hair and face as one 'head' group (references whose head label covers the hair: Dress Code)")
+                    help="score hair, face and neck as one 'head' group (references whose head label covers the hair and neck: Dress Code)")
     args = ap.parse_args(argv)
     report = run(args.dir, args.limit, args.parse_config, args.head_group, args.pose_config)
     summary = summarise(report)

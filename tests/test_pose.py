@@ -34,7 +34,14 @@ from pipeline.annotate.openpose_format import (
     render_skeleton,
     write_openpose_json,
 )
-from pipeline.annotate.pose import PoseConfig, PoseEstimator, PoseModelMissing, looks_like_a_person, pose_model_path
+from pipeline.annotate.pose import (
+    PoseConfig,
+    PoseEstimator,
+    PoseModelMissing,
+    body_span,
+    looks_like_a_person,
+    pose_model_path,
+)
 from pipeline.quality.labels import align_to_reference
 from pipeline.quality.metrics import pck
 
@@ -234,6 +241,8 @@ def test_config_validation_names_the_param() -> None:
         PoseConfig.from_dict({"average_pads": [0.1, 1.5]})
     with pytest.raises(ValueError, match="pose.average_pads"):
         PoseConfig.from_dict({"average_pads": 0.1})
+    with pytest.raises(ValueError, match="pose.min_body_span"):
+        PoseConfig.from_dict({"min_body_span": 1.5})
     assert PoseConfig.from_dict({"average_pads": [0, 0.1]}).average_pads == (0.0, 0.1)
     missing = [k for k in (0, 1, 2) if not pose_model_path(k).is_file()]
     if not missing:
@@ -361,6 +370,34 @@ def test_averaging_takes_the_median_of_passes_and_drops_someone_else() -> None:
     assert single._extra_passes(0.0) == []
     np.testing.assert_array_equal(single._averaged(img, base.copy(), 0.5, 0.0), base)
     single.close()
+
+
+def test_a_headless_body_folded_or_seen_both_ways_keeps_its_width_and_faces_the_majority() -> None:
+    # MediaPipe on a model cropped at the chin: some passes fold the body onto one vertical line,
+    # some see it from the front, some from behind (the same points, left and right swapped).
+    width = 400
+    img = np.zeros((800, width, 3), np.uint8)
+    img[:, width // 2 :] = 255
+    front = _synthetic_landmarks()
+    back = front[list(MP_MIRROR)].copy()
+    folded = front.copy()
+    folded[:, 0] = width / 2 + 0.1 * (folded[:, 0] - width / 2)
+    config = PoseConfig(average_pads=(0.0, 0.1, 0.25))
+    tie = {(0.0, True): back, (0.1, False): folded, (0.1, True): front, (0.25, False): back, (0.25, True): front}
+    est = _ScriptedPasses(config, tie, width)
+    out = est._averaged(img, folded.copy(), 0.5, 0.0)
+    # A tie faces the camera: the back views join with their sides swapped; the folded passes are left out.
+    np.testing.assert_allclose(out[:, :2], front[:, :2])
+    assert body_span(out) > 0.3 > body_span(folded)
+    est.close()
+    mostly_back = {**tie, (0.1, True): back}
+    est = _ScriptedPasses(config, mostly_back, width)
+    np.testing.assert_allclose(est._averaged(img, folded.copy(), 0.5, 0.0)[:, :2], back[:, :2])
+    est.close()
+    # Passes that all fold stay as they are (a person seen from the side).
+    est = _ScriptedPasses(config, {k: folded for k in tie}, width)
+    np.testing.assert_allclose(est._averaged(img, folded.copy(), 0.5, 0.0)[:, :2], folded[:, :2])
+    est.close()
 
 
 def test_second_person_must_be_upright_with_a_face() -> None:
