@@ -1,6 +1,7 @@
 """How close our annotations come to the reference annotations of a VITON-HD-layout folder.
 
     python benchmarks/bench_annotation_quality.py DIR [--limit N] [--json OUT] [--parse-config JSON] [--pose-config JSON] [--head-group]
+        [--category upper_body|lower_body|dresses]
 
 DIR is a VITON-HD-layout folder with reference annotations, flat (``DIR/image``)
 or split (``DIR/train/image``, ``DIR/test/image``). Looked for in each split:
@@ -88,6 +89,22 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
 
 
+def category_stems(root: Path, category: str) -> set[str]:
+    """Stems of the persons and garments that the pairs files of ``root`` (``*pairs*.txt``: person cloth category) give ``category``."""
+    stems: set[str] = set()
+    files = sorted(root.glob("*pairs*.txt"))
+    if not files:
+        raise SystemExit(f"--category needs a pairs file with a category column in {root}")
+    for path in files:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            cols = line.split()
+            if len(cols) >= 3 and cols[2] == category:
+                stems.update(Path(c).stem for c in cols[:2])
+    if not stems:
+        raise SystemExit(f"no pair of category {category!r} in {', '.join(f.name for f in files)}")
+    return stems
+
+
 def load_rgb(path: Path) -> np.ndarray:
     return np.array(Image.open(path).convert("RGB"))
 
@@ -156,13 +173,14 @@ def head_groups() -> dict[str, tuple[int, ...]]:
 
 def run(
     root: Path, limit: int | None, parse_config: dict[str, Any] | None = None, head_group: bool = False,
-    pose_config: dict[str, Any] | None = None,
+    pose_config: dict[str, Any] | None = None, only: set[str] | None = None,
 ) -> Report:
     """Score every sample of ``root`` (at most ``limit`` person images and ``limit`` garments).
 
     ``parse_config``: ``parse:`` params for the parser (default: the offline default).
     ``pose_config``: ``pose:`` params for the estimator (e.g. a ``refiner_model``; default: the defaults).
     ``head_group``: score hair, face and neck as one group (:func:`head_groups`).
+    ``only``: score only the pictures with these stems (:func:`category_stems`).
     """
     report = Report(groups=head_groups()) if head_group else Report()
     splits = find_splits(root)
@@ -203,7 +221,8 @@ def run(
         for name, folder in (("pose PCK", pose_dir), ("parse mIoU", parse_dir), ("agnostic-mask IoU", mask_dir)):
             if folder is None:
                 report.note(f"{name}: no reference folder in {split.root}")
-        for img_path in _progress(list_images(split.root / "image"), f"persons {split.root.name}"):
+        persons = [p for p in list_images(split.root / "image") if only is None or p.stem in only]
+        for img_path in _progress(persons, f"persons {split.root.name}"):
             if limit is not None and n_person >= limit:
                 break
             n_person += 1
@@ -265,7 +284,8 @@ def run(
             cloth_dir, cmask_dir = split.first("cloth"), split.first("cloth-mask")
             if cloth_dir is None or cmask_dir is None:
                 continue
-            for cpath in _progress(list_images(cloth_dir), f"garments {split.root.name}"):
+            garments = [p for p in list_images(cloth_dir) if only is None or p.stem in only]
+            for cpath in _progress(garments, f"garments {split.root.name}"):
                 if limit is not None and n_cloth >= limit:
                     break
                 ref = next((cmask_dir / f"{cpath.stem}{e}" for e in IMAGE_EXTS if (cmask_dir / f"{cpath.stem}{e}").is_file()), None)
@@ -450,8 +470,11 @@ def main(argv: list[str] | None = None) -> int:
                     help='pose: params as JSON, e.g. \'{"refiner_model": "models/pose-refiner", "hem_pull_down": 0}\'')
     ap.add_argument("--head-group", action="store_true",
                     help="score hair, face and neck as one 'head' group (references whose head label covers the hair and neck: Dress Code)")
+    ap.add_argument("--category", choices=("upper_body", "lower_body", "dresses"), default=None,
+                    help="score only the pairs of this category (the pairs file's third column, as import_data writes it)")
     args = ap.parse_args(argv)
-    report = run(args.dir, args.limit, args.parse_config, args.head_group, args.pose_config)
+    only = category_stems(args.dir, args.category) if args.category else None
+    report = run(args.dir, args.limit, args.parse_config, args.head_group, args.pose_config, only)
     summary = summarise(report)
     print_summary(args.dir, summary)
     if args.json:

@@ -153,6 +153,25 @@ def test_benchmark_on_a_tiny_flat_folder(tmp_path: Path) -> None:
     assert "pose PCK@0.1" in proc.stdout
 
 
+def test_benchmark_scores_one_category_of_the_pairs_file(tmp_path: Path) -> None:
+    """--category keeps the persons whose pairs-file row names it; a category with no pair is a clear exit."""
+    (tmp_path / "image").mkdir()
+    (tmp_path / "pose").mkdir()
+    kp = _coco_pose(scale=1.0)
+    doc = {"version": 1.0, "people": [{"pose_keypoints": kp.reshape(-1).tolist()}]}
+    for stem in ("a_0", "b_0", "c_0"):
+        Image.fromarray(np.full((256, 192, 3), 255, np.uint8)).save(tmp_path / "image" / f"{stem}.jpg")
+        (tmp_path / "pose" / f"{stem}_keypoints.json").write_text(json.dumps(doc))
+    (tmp_path / "test_pairs.txt").write_text("a_0.jpg a_1.jpg dresses\nb_0.jpg b_1.jpg upper_body\nc_0.jpg c_1.jpg dresses\n")
+    bench = [sys.executable, str(REPO / "benchmarks" / "bench_annotation_quality.py"), str(tmp_path)]
+    out = tmp_path / "q.json"
+    proc = subprocess.run([*bench, "--category", "dresses", "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(out.read_text())["pose"]["images"] == 2
+    proc = subprocess.run([*bench, "--category", "lower_body"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode != 0 and "no pair of category 'lower_body'" in proc.stderr
+
+
 def test_benchmark_counts_refused_garments_apart(tmp_path: Path) -> None:
     """Nothing is left out: a refused garment is counted by reason and scored 0 in a second figure; a photo
     our parser finds nobody in is scored as all background."""
