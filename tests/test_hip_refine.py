@@ -76,6 +76,17 @@ def test_disabled_and_missing_hip_leave_pose_unchanged() -> None:
     np.testing.assert_array_equal(refine_hips_with_parse(body, _parse_with_hem(330), CFG), body)
 
 
+def test_full_body_photos_keep_their_hips_unless_asked() -> None:
+    body = _body()
+    body[11] = (120, 390, 0.8)  # both ankles found: full-body framing, not the thigh-cut one the pull was fitted on
+    body[14] = (180, 390, 0.8)
+    np.testing.assert_array_equal(refine_hips_with_parse(body, _parse_with_hem(330), CFG), body)
+    on = PoseConfig(hem_pull_down=0.7, hem_pull_up=0.3, hem_max_distance=0.25, hem_pull_full_body=True)
+    assert refine_hips_with_parse(body, _parse_with_hem(330), on)[9, 1] == pytest.approx(HIP_Y + 0.7 * 30)
+    body[14] = 0  # one ankle is not a full body
+    assert refine_hips_with_parse(body, _parse_with_hem(330), CFG)[9, 1] == pytest.approx(HIP_Y + 0.7 * 30)
+
+
 def test_input_not_modified_and_bad_shapes_rejected() -> None:
     body = _body()
     refine_hips_with_parse(body, _parse_with_hem(330), CFG)

@@ -380,3 +380,15 @@ def test_grey_skin_model_uses_luma() -> None:
     # Colour photos keep the chroma model.
     colour = np.full((40, 40, 3), (200, 150, 120), np.uint8)
     assert not is_achromatic(colour) and SkinModel.fit(colour.reshape(-1, 3)).channels == (1, 2)
+
+
+def test_near_neutral_pixels_are_never_skin_in_a_colour_photo() -> None:
+    """White, grey and black cloth: the generic model (no face to sample) took white for skin before the chroma floor."""
+    from pipeline.annotate.parse.skin import SkinModel
+
+    picture = np.zeros((4, 1, 3), np.uint8)
+    picture[:, 0] = ((224, 172, 150), (245, 245, 242), (160, 160, 162), (236, 214, 200))  # skin, white, grey, pale skin
+    for model in (SkinModel.default(), SkinModel.fit(np.tile(np.array([[224, 172, 150]], np.uint8), (100, 1)))):
+        d = model.distance(picture)[:, 0]
+        assert d[0] < 3.0 and np.isinf(d[1]) and np.isinf(d[2])
+    assert SkinModel.default().distance(picture)[3, 0] < 3.0

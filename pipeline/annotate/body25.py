@@ -87,7 +87,7 @@ COCO18_NAMES: tuple[str, ...] = (
 )
 # BODY_25 joints that other modules pick by name.
 NOSE, NECK, R_SHOULDER, R_ELBOW, R_WRIST, L_SHOULDER, L_ELBOW, L_WRIST, MID_HIP, R_HIP = range(10)
-L_HIP = 12
+R_KNEE, R_ANKLE, L_HIP, L_KNEE, L_ANKLE = 10, 11, 12, 13, 14
 # COCO-18 joint i is BODY_25 joint BODY25_TO_COCO18[i] (BODY_25 only adds MidHip and the feet).
 BODY25_TO_COCO18: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
 

@@ -121,6 +121,8 @@ class PoseConfig:
     hem_pull_down: float = 0.5
     hem_pull_up: float = 0.0
     hem_max_distance: float = 0.5
+    # The pull on photos that show both ankles too (outside the framing it was fitted on; see hip_refine).
+    hem_pull_full_body: bool = False
     # A keypoint refiner trained on a data set's own poses (stage train_pose_refine,
     # pipeline.models.keypoint_refiner): a folder holding refiner.onnx and meta.json, or "" for none.
     # It runs on every pose, before the hip pull above (set hem_pull_down: 0 beside it; docs/annotation.md).

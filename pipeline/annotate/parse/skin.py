@@ -27,6 +27,12 @@ _ACHROMATIC_CHROMA = 4.0
 _MIN_LUMA_STD = 8.0
 _CHROMA = (1, 2)
 _LUMA = (0,)
+# Skin is never near-neutral in a colour photo: a pixel whose chroma lies within this distance
+# (YCrCb units) of grey is white, grey or black cloth, whatever the model's spread. On 600
+# viton256/train photos 0.5 % of the authors' skin pixels and 59 % of their garment pixels lie
+# this close. Without the floor the generic model (no face to sample: a model cut at the chin)
+# took white shorts and white stripes for skin.
+_MIN_SKIN_CHROMA = 8.0
 
 
 def is_achromatic(rgb_pixels: np.ndarray) -> bool:
@@ -92,6 +98,7 @@ class SkinModel:
         # Shadowed skin keeps its chroma but dark hair and black cloth have noisy chroma
         # that can land on skin; a luma floor relative to the face separates them.
         dist[ycc[..., 0] < 0.35 * self.luma_median] = np.inf
+        dist[np.hypot(ycc[..., 1] - 128, ycc[..., 2] - 128) < _MIN_SKIN_CHROMA] = np.inf
         return dist
 
 
