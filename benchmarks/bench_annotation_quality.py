@@ -49,6 +49,7 @@ from pipeline.annotate.body25 import coco18_to_body25  # noqa: E402
 from pipeline.annotate.openpose_format import read_openpose_json  # noqa: E402
 from pipeline.annotate.parse.labels import NECK  # noqa: E402
 from pipeline.annotate.parse.errors import NoPersonFound  # noqa: E402
+from pipeline.dataset.layout import PairsFormatError, parse_category_pairs  # noqa: E402
 from pipeline.quality.labels import (  # noqa: E402
     align_to_reference,
     group_ids,
@@ -96,10 +97,11 @@ def category_stems(root: Path, category: str) -> set[str]:
     if not files:
         raise SystemExit(f"--category needs a pairs file with a category column in {root}")
     for path in files:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            cols = line.split()
-            if len(cols) >= 3 and cols[2] == category:
-                stems.update(Path(c).stem for c in cols[:2])
+        try:
+            pairs = parse_category_pairs(path.read_text(encoding="utf-8"), str(path))
+        except PairsFormatError as exc:
+            raise SystemExit(str(exc)) from None
+        stems.update(Path(name).stem for person, cloth, cat in pairs if cat == category for name in (person, cloth))
     if not stems:
         raise SystemExit(f"no pair of category {category!r} in {', '.join(f.name for f in files)}")
     return stems

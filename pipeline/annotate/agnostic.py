@@ -30,7 +30,21 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pipeline.annotate.body25 import L_ELBOW, L_HIP, L_SHOULDER, L_WRIST, MID_HIP, R_ELBOW, R_HIP, R_SHOULDER, R_WRIST
+from pipeline.annotate.body25 import (
+    L_ANKLE,
+    L_ELBOW,
+    L_HIP,
+    L_KNEE,
+    L_SHOULDER,
+    L_WRIST,
+    MID_HIP,
+    R_ANKLE,
+    R_ELBOW,
+    R_HIP,
+    R_KNEE,
+    R_SHOULDER,
+    R_WRIST,
+)
 from pipeline.categories import DRESSES, LOWER_BODY, UPPER_BODY, check_category
 from pipeline.annotate.body25 import NECK as NECK_KP  # NECK is the CIHP neck label here
 from pipeline.config_mapping import check_keys
@@ -61,7 +75,6 @@ KEPT_BY_CATEGORY = {
     LOWER_BODY: HEAD_LABELS + (HAIR, UPPER_CLOTHES, COAT) + ARM_LABELS + SHOE_LABELS,
     DRESSES: HEAD_LABELS + SHOE_LABELS,
 }
-R_KNEE, R_ANKLE, L_KNEE, L_ANKLE = 10, 11, 13, 14  # BODY_25
 
 # BODY_25 keypoint indices.
 
