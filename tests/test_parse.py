@@ -392,3 +392,30 @@ def test_near_neutral_pixels_are_never_skin_in_a_colour_photo() -> None:
         d = model.distance(picture)[:, 0]
         assert d[0] < 3.0 and np.isinf(d[1]) and np.isinf(d[2])
     assert SkinModel.default().distance(picture)[3, 0] < 3.0
+
+
+def test_one_fabric_in_different_shades_is_one_colour() -> None:
+    """A dress cut out at the waist: its top in folds, its skirt smooth, the same mean colour.
+
+    The colour models tell the two shade sets apart perfectly, which alone made the
+    parser split a top from a skirt; a different dye is still two colours.
+    """
+    from pipeline.annotate.parse.colour_model import ColourGMM
+    from pipeline.annotate.parse.regions import same_colour
+
+    rng = np.random.default_rng(0)
+
+    def shades(levels: list[float], a: float) -> np.ndarray:
+        n = 3000
+        lum = rng.choice(levels, n) + rng.normal(0, 1.0, n)
+        return np.stack([lum, a + rng.normal(0, 1.0, n), 140 + rng.normal(0, 1.0, n)], 1).astype(np.float32)
+
+    top, skirt = shades([80.0, 100.0, 120.0], 170.0), shades([90.0, 110.0], 170.0)
+    top_model, skirt_model = ColourGMM.fit(top, k=3), ColourGMM.fit(skirt, k=3)
+    assert top_model is not None and skirt_model is not None
+    own = np.mean(top_model.log_likelihood(top) > skirt_model.log_likelihood(top))
+    assert own > 0.9  # the models do separate the shades
+    assert same_colour(top, skirt, top_model, skirt_model)
+    other_dye = shades([80.0, 100.0, 120.0], 182.0)
+    other_model = ColourGMM.fit(other_dye, k=3)
+    assert other_model is not None and not same_colour(other_dye, skirt, other_model, skirt_model)
