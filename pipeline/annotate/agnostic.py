@@ -44,6 +44,7 @@ from pipeline.annotate.body25 import (
     R_KNEE,
     R_SHOULDER,
     R_WRIST,
+    coco18_to_body25,
 )
 from pipeline.categories import DRESSES, LOWER_BODY, UPPER_BODY, check_category
 from pipeline.annotate.body25 import NECK as NECK_KP  # NECK is the CIHP neck label here
@@ -75,11 +76,6 @@ KEPT_BY_CATEGORY = {
     LOWER_BODY: HEAD_LABELS + (HAIR, UPPER_CLOTHES, COAT) + ARM_LABELS + SHOE_LABELS,
     DRESSES: HEAD_LABELS + SHOE_LABELS,
 }
-
-# BODY_25 keypoint indices.
-
-# COCO-18 index -> BODY_25 index (BODY_25 inserts MidHip at 8).
-COCO18_TO_BODY25 = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
 
 # Multiples of r, as published for the 1024x768 VITON-HD images.
 _LIMB_HALF_WIDTH = 5  # arm segments r*10 wide, joint discs of radius r*5
@@ -141,17 +137,6 @@ class AgnosticResult:
     mask: np.ndarray
     parse_agnostic: np.ndarray
     estimated_keypoints: tuple[str, ...] = ()
-
-
-def coco18_to_body25(coco: np.ndarray) -> np.ndarray:
-    """Map an (18,3) COCO-18 OpenPose array to the (25,3) BODY_25 order (MidHip from the hips)."""
-    coco = np.asarray(coco, dtype=np.float64).reshape(18, 3)
-    body = np.zeros((25, 3), dtype=np.float64)
-    body[list(COCO18_TO_BODY25)] = coco
-    hips = body[[R_HIP, L_HIP]]
-    if (hips[:, 2] > 0).all():
-        body[MID_HIP] = hips.mean(axis=0)
-    return body
 
 
 def make_agnostic(
