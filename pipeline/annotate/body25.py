@@ -271,7 +271,7 @@ def coco18_to_body25(coco: np.ndarray) -> np.ndarray:
     coco = np.asarray(coco, dtype=np.float64)
     out = np.zeros((25, 3), dtype=np.float64)
     out[list(BODY25_TO_COCO18)] = coco
-    r, l = out[9], out[12]
+    r, l = out[R_HIP], out[L_HIP]
     if r[2] > 0 and l[2] > 0:
-        out[8] = ((r[0] + l[0]) / 2, (r[1] + l[1]) / 2, min(r[2], l[2]))
+        out[MID_HIP] = ((r[0] + l[0]) / 2, (r[1] + l[1]) / 2, min(r[2], l[2]))
     return out
