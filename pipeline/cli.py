@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("pipeline.dataset.validate_command", "check a VITON-HD-layout data set"),
     "serve": ("pipeline.api.command", "serve the try-on REST API (FastAPI; docs at /docs)"),
     "tryon": ("pipeline.infer.command", "dress a person in a garment (one pair or a folder)"),
-    "weights": ("pipeline.weights_command", "list or fetch the optional pretrained weights (VGG19, AlexNet, Inception)"),
+    "weights": ("pipeline.weights_command", "list the packaged pretrained weights, or fetch optional ones (VGG19, torchvision AlexNet/VGG16, Inception)"),
     "export-onnx": ("pipeline.infer.export_command", "export the try-on models to ONNX and verify them"),
 }
 

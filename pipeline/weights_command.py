@@ -1,6 +1,7 @@
-"""Fetch or list the pretrained reference weights the optional losses and metrics use.
+"""List the pretrained weights the losses and metrics use, or fetch the optional downloadable ones.
 
-  vton weights list                 what is present, what is missing, and what each file enables
+  vton weights list                 the packaged weights (installed with the project: LPIPS AlexNet and
+                                    VGG16, FID Inception), then the downloadable ones; what each enables
   vton weights fetch [vgg19|alexnet|vgg16|inception|all] [--dir DIR]
 
 Files go to torch.hub's checkpoint folder (where the code looks by default) or to --dir (then
@@ -14,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline.packaged_weights import status as packaged_status
 from pipeline.weights import WEIGHTS, FetchError, fetch, hub_checkpoints_dir, select, status
 
 
@@ -31,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
     """List, or fetch the named files; exit 1 when any fetch failed, 2 for unknown names."""
     folder = args.dir or hub_checkpoints_dir()
     if args.action == "list":
+        for item, path, state in packaged_status():
+            sys.stdout.write(f"{item.key:<13} {state:<8} {path or item.distribution + ' is not installed'}\n"
+                             f"{'':<13} packaged in {item.distribution}, SHA-256 {item.sha256[:16]}...; "
+                             f"enables {item.enables}\n")
         for entry, path, present in status(folder):
             sys.stdout.write(f"{entry.key:<10} {'present' if present else 'missing':<8} {path}\n"
                              f"{'':<10} enables {entry.enables}\n")

