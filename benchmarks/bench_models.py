@@ -2,7 +2,7 @@
 
 A training step is forward + loss + backward + Adam step:
   GMM: warp cloth and mask with the predicted grid, L1 + mask + smoothness loss;
-  TOM: L1 + VGG19 perceptual + style + composition-mask loss (the VGG has random weights here:
+  TOM: L1 + VGG16 perceptual + style + composition-mask loss (the VGG has random weights here:
        its speed does not depend on them; ``--vgg-size`` bounds the VGG input as training may).
 Each case runs in a fresh subprocess so its peak memory is its own: the growth over the memory
 held once models and inputs exist (CPU: peak RSS from /proc; CUDA: max allocated), i.e.
@@ -36,7 +36,7 @@ from pipeline.models import (  # noqa: E402
     TOMConfig,
     TOMLoss,
     TOMLossWeights,
-    VGG19Features,
+    VGGFeatures,
     gmm_loss,
     warp,
 )
@@ -140,7 +140,7 @@ def run_case(
     else:
         inputs, wcloth, wmask, target = rand(TOM_IN), rand(3), (rand(1) > 0).float(), rand(3)
         weights = TOMLossWeights() if tom_loss == "full" else TOMLossWeights(perceptual=0, style=0)
-        vgg = VGG19Features(allow_random=True) if tom_loss == "full" else None
+        vgg = VGGFeatures(allow_random=True) if tom_loss == "full" else None
         criterion = TOMLoss(weights, vgg=vgg, vgg_size=vgg_size).to(device)
 
         def loss_fn() -> torch.Tensor:

@@ -4,7 +4,8 @@ Runs ``import_data -> train_gmm -> warp -> train_tom -> evaluate`` (the DVC stag
 points, each in a subprocess, in a scratch work folder with its own params.yaml, data/, metrics/
 and MLflow store) and prints, on the held-out test split (VITON's ``val``):
 
-* SSIM and PSNR on the whole image and in the garment region, LPIPS when its weights exist;
+* SSIM, PSNR and LPIPS (AlexNet) on the whole image and in the garment region, FID and KID on
+  unpaired try-ons (person i with garment i+1) against the real test photos, with the protocol;
 * the warped mask's IoU against the worn garment's parse labels;
 * the same for three baselines: the agnostic image, the warped cloth pasted on it, and the try-on
   region filled flat with the garment's mean colour;
@@ -51,6 +52,8 @@ REAL_GMM_MODEL = {"flow_refine": True, "flow_channels": 16}
 # renders a smoothed garment instead of pasting it, and prints and logos fade to ghosts. The GPU
 # recipe keeps params.yaml's weights, PatchGAN included.
 CPU_TOM_WEIGHTS = {"adversarial": 0.0, "feature_matching": 0.0}
+# The GPU recipe adds the seed's VGG perceptual and style terms (the packaged VGG16) at full size.
+GPU_TOM_VGG_WEIGHTS = {"perceptual": 1.0, "style": 100.0}
 # The paste may reach 3 pixels past the warp's outline (docs/training.md: on the tune split every
 # score rose a little, SSIM 0.807 vs 0.805 and garment PSNR 16.14 vs 16.07 dB, at no cost per step).
 REAL_TOM_MODEL = {"paste_margin": 3}
@@ -77,14 +80,15 @@ def recipe(args: argparse.Namespace) -> dict[str, Any]:
     tom.update(common, batch_size=32 if gpu else 8, lr=2e-4, time_budget_s=round(budget * (GMM_SHARE + TOM_SHARE - args.gmm_share)))
     tom["model"] = {**tom["model"], **REAL_TOM_MODEL, "ngf": 64 if gpu else 32}
     tom["discriminator"] = {**tom["discriminator"], "ndf": 64 if gpu else 16}
-    if not gpu:
-        tom["loss_weights"] = {**tom["loss_weights"], **CPU_TOM_WEIGHTS}
+    tom["loss_weights"] = {**tom["loss_weights"], **(CPU_TOM_WEIGHTS if not gpu else GPU_TOM_VGG_WEIGHTS)}
     if args.limit_train:
         gmm["limit_train"] = tom["limit_train"] = args.limit_train
     if args.gmm_weights:
         gmm["loss_weights"] = {**gmm["loss_weights"], **json.loads(args.gmm_weights)}
     if args.tom_weights:
         tom["loss_weights"] = {**tom["loss_weights"], **json.loads(args.tom_weights)}
+    if args.tom_params:
+        tom.update(json.loads(args.tom_params))
     if args.tom_model:
         tom["model"] = {**tom["model"], **json.loads(args.tom_model)}
     if args.gmm_model:
@@ -119,12 +123,14 @@ def grid(samples: Path, out: Path) -> Path | None:
 def report(summary: dict[str, Any], seconds: dict[str, float], grid_path: Path | None) -> str:
     """The printed table."""
     systems = {"model": summary["model"], **summary["baselines"]}
-    keys = ("ssim", "psnr", "garment_ssim", "garment_psnr", "lpips")
+    keys = ("ssim", "psnr", "garment_ssim", "garment_psnr", "lpips", "garment_lpips", "fid", "kid")
     lines = [f"test pairs: {summary['pairs']} ({summary['split']}), size {summary['size']}",
              f"{'system':<14}" + "".join(f"{k:>14}" for k in keys)]
     for name, block in systems.items():
         cells = "".join(f"{block[k]:>14.4f}" if isinstance(block.get(k), (int, float)) else f"{'n/a':>14}" for k in keys)
         lines.append(f"{name:<14}{cells}")
+    if summary.get("protocol"):
+        lines.append("protocol: " + ", ".join(f"{k} {v}" for k, v in summary["protocol"].items()))
     lines.append(f"warped-mask IoU vs worn garment: {summary.get('warped_mask_iou')}")
     if summary.get("unavailable"):
         lines.append(f"unavailable: {summary['unavailable']}")
@@ -149,6 +155,7 @@ def main() -> None:
     parser.add_argument("--tom-weights", default="", help='JSON overrides of train_tom.loss_weights (ablations), e.g. \'{"ssim": 0}\'')
     parser.add_argument("--tom-model", default="", help='JSON overrides of train_tom.model, e.g. \'{"paste_margin": 0}\'')
     parser.add_argument("--gmm-model", default="", help='JSON overrides of train_gmm.model, e.g. \'{"flow_refine": false}\' for the spline alone')
+    parser.add_argument("--tom-params", default="", help='JSON overrides of other train_tom keys, e.g. \'{"vgg_scale": 0.5}\'')
     parser.add_argument("--gmm-weights", default="", help='JSON overrides of train_gmm.loss_weights, e.g. \'{"smooth": 0.1}\'')
     parser.add_argument("--threads", type=int, default=2, help="torch threads per stage on CPU (1 for two ablations side by side)")
     parser.add_argument("--limit-train", type=int, default=None,

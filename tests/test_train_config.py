@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.models.vgg import MissingWeightsError, default_vgg19_path
+from pipeline.models.vgg import MissingWeightsError
 from pipeline.train.config import TrainConfig
 from pipeline.train.gmm_trainer import GMMTask
 from pipeline.train.tom_trainer import TOMTask
@@ -36,20 +36,21 @@ def test_params_hash_ignores_nothing_but_trajectory_ignores_epochs(tmp_path: Pat
     assert a.trajectory_hash() != tiny_cfg(tmp_path, lr=1e-3).trajectory_hash()
 
 
-@pytest.mark.skipif(default_vgg19_path().is_file(), reason="VGG19 weights are cached on this machine")
 def test_perceptual_loss_without_vgg_weights_names_the_param(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     weights = {"l1": 1.0, "perceptual": 1.0, "style": 100.0, "adversarial": 0.0, "mask": 1.0}
     with pytest.raises(MissingWeightsError, match="train_tom.vgg_weights"):
         TOMTask(tiny_cfg(tmp_path, "tom", loss_weights=weights, vgg_weights=str(tmp_path / "none.pth")))
     # The stage turns it into one sentence and a non-zero exit, before touching the data set.
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"train_tom": tiny_cfg(tmp_path / "nowhere", "tom", loss_weights=weights).to_dict()}))
+    missing = str(tmp_path / "none.pth")
+    params.write_text(yaml.safe_dump({"train_tom": tiny_cfg(tmp_path / "nowhere", "tom", loss_weights=weights,
+                                                            vgg_weights=missing).to_dict()}))
     monkeypatch.setenv("VTON_PARAMS", str(params))
     monkeypatch.chdir(tmp_path)
     from stages import train_tom
 
     with pytest.raises(SystemExit) as exit_info:
         train_tom.main()
-    assert str(exit_info.value.code).startswith("VGG19 weights not found") and "train_tom.vgg_weights" in str(exit_info.value.code) \
-        and "vton weights fetch vgg19" in str(exit_info.value.code)
+    assert str(exit_info.value.code).startswith(f"VGG weights not found at {missing}") \
+        and "train_tom.vgg_weights" in str(exit_info.value.code) and "vton weights fetch vgg19" in str(exit_info.value.code)
     assert not (tmp_path / "data").exists()

@@ -17,11 +17,11 @@ from torch import Tensor, nn
 from pipeline.config_mapping import from_mapping
 from pipeline.models.discriminator import GanLoss, feature_matching_loss, generator_adversarial_loss
 from pipeline.models.tom import TOMOutput
-from pipeline.models.vgg import LAYERS, VGG19Features
+from pipeline.models.vgg import VGGFeatures
 
-# CP-VTON's per-layer perceptual weights for relu1_2 .. relu4_2: shallow layers have larger
-# activations per unit of visual difference, so they count less.
-PERCEPTUAL_LAYER_WEIGHTS: dict[str, float] = {"relu1_2": 1 / 32, "relu2_2": 1 / 16, "relu3_2": 1 / 8, "relu4_2": 1 / 4}
+# CP-VTON's per-layer perceptual weights for the four VGG taps, shallowest first: shallow layers
+# have larger activations per unit of visual difference, so they count less.
+PERCEPTUAL_LAYER_WEIGHTS: tuple[float, ...] = (1 / 32, 1 / 16, 1 / 8, 1 / 4)
 
 
 @dataclass
@@ -157,9 +157,9 @@ MASK_TARGETS = ("warped", "warped_worn")
 
 
 class TOMLoss(nn.Module):
-    """L1 + SSIM + VGG19 perceptual + style (Gram) + composition-mask + adversarial + feature-matching terms for the TOM.
+    """L1 + SSIM + VGG perceptual + style (Gram) + composition-mask + adversarial + feature-matching terms for the TOM.
 
-    The VGG is built from ``vgg_weights`` (None: torchvision's cache) when the perceptual or
+    The VGG is built from ``vgg_weights`` (None: the packaged VGG16) when the perceptual or
     style weight is non-zero and no ``vgg`` module is passed; missing weights raise
     :class:`~pipeline.models.vgg.MissingWeightsError`. ``vgg_size`` (H, W) resizes images before
     the VGG to bound its cost at high resolution (None: full size).
@@ -168,7 +168,7 @@ class TOMLoss(nn.Module):
     def __init__(
         self,
         weights: TOMLossWeights | None = None,
-        vgg: VGG19Features | None = None,
+        vgg: VGGFeatures | None = None,
         vgg_weights: str | Path | None = None,
         vgg_size: tuple[int, int] | None = None,
         gan_loss: GanLoss = "hinge",
@@ -180,7 +180,7 @@ class TOMLoss(nn.Module):
         self.mask_target = mask_target
         self.weights = weights or TOMLossWeights()
         needs_vgg = bool(self.weights.perceptual or self.weights.style)
-        self.vgg = (vgg or VGG19Features(vgg_weights)) if needs_vgg else None
+        self.vgg = (vgg or VGGFeatures(vgg_weights)) if needs_vgg else None
         self.vgg_size = tuple(vgg_size) if vgg_size else None
         self.gan_loss = gan_loss
 
@@ -246,8 +246,10 @@ class TOMLoss(nn.Module):
         feats_out = self.vgg(output)
         with torch.no_grad():
             feats_tgt = self.vgg(target)
-        perceptual = sum(
-            PERCEPTUAL_LAYER_WEIGHTS[k] * F.l1_loss(feats_out[k], feats_tgt[k]) for k in LAYERS
-        )
-        style = sum(F.l1_loss(gram(feats_out[k]), gram(feats_tgt[k])) for k in LAYERS)
+        pairs = list(zip(feats_out, feats_tgt, strict=True))
+        perceptual = sum(w * F.l1_loss(o, t) for w, (o, t) in zip(PERCEPTUAL_LAYER_WEIGHTS, pairs, strict=True))
+        # Gram matrices in float32 even under autocast: in bf16 their sums over H*W positions lose
+        # the small differences the style term is made of.
+        with torch.autocast(device_type=output.device.type, enabled=False):
+            style = sum(F.l1_loss(gram(o.float()), gram(t.float())) for o, t in pairs)
         return perceptual, style  # type: ignore[return-value]

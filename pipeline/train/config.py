@@ -49,6 +49,9 @@ class TrainConfig:
     # TOM only: what the composition mask is pulled towards (pipeline.models.losses.MASK_TARGETS)
     mask_target: str = "warped"
     vgg_weights: str = ""
+    # TOM only: the perceptual and style losses see the images resized by this factor (0.5: a
+    # quarter of the VGG's pixels, so about a quarter of its cost per step)
+    vgg_scale: float = 1.0
     discriminator: dict[str, Any] = field(default_factory=dict)
     registered_model_name: str = ""
     mlflow_experiment: str = "vesaki-vton"  # empty: no MLflow run
@@ -72,6 +75,8 @@ class TrainConfig:
             raise ValueError("workers, warmup_epochs and weight_decay must be >= 0 and lr > 0")
         if self.time_budget_s < 0:
             raise ValueError(f"time_budget_s must be >= 0 (0 = no budget), got {self.time_budget_s}")
+        if not 0 < self.vgg_scale <= 1:
+            raise ValueError(f"vgg_scale must be in (0, 1], got {self.vgg_scale}")
         if self.mask_target not in ("warped", "warped_worn"):
             raise ValueError(f"mask_target must be warped or warped_worn, got {self.mask_target!r}")
         if self.lr_schedule not in LR_SCHEDULES:

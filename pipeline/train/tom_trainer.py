@@ -40,7 +40,7 @@ class TOMTask(TrainTask):
     Every loss sees the output repainted into the photo (:mod:`pipeline.models.repaint`), so the
     generator is trained for the try-on region alone, exactly as it is used.
 
-    Building the task builds the loss, so missing VGG19 weights fail here, before
+    Building the task builds the loss, so missing VGG weights fail here, before
     any training, with :class:`~pipeline.models.vgg.MissingWeightsError`.
     """
 
@@ -56,7 +56,8 @@ class TOMTask(TrainTask):
             if self.weights.adversarial or self.weights.feature_matching else None
         )
         gan = self.disc_cfg.loss if self.disc_cfg else "hinge"
-        self.loss = TOMLoss(self.weights, vgg_weights=cfg.vgg_weights or None, gan_loss=gan,
+        vgg_size = None if cfg.vgg_scale == 1 else tuple(max(32, round(v * cfg.vgg_scale)) for v in cfg.size)
+        self.loss = TOMLoss(self.weights, vgg_weights=cfg.vgg_weights or None, vgg_size=vgg_size, gan_loss=gan,
                             mask_target=cfg.mask_target)
 
     def create_modules(self) -> dict[str, nn.Module]:
