@@ -230,6 +230,9 @@ def test_client_name_and_content_type_are_not_trusted(client: httpx.Client, pict
     (json.dumps({"return_mask": True, "colour": "red"}), "colour"),
     (json.dumps([1, 2]), "JSON object"),
     (json.dumps({"category": "shoes"}), "category"),
+    (json.dumps({"return_mask": "yes"}), "return_mask"),
+    (json.dumps({"quality": "95"}), "quality"),
+    (json.dumps({"quality": 95.5}), "quality"),
     ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     ('{"quality": ' + "9" * 5000 + "}", "cannot be read"),
 ])

@@ -60,3 +60,16 @@ def test_tryon_bad_person_fails_before_any_model_loads(kind: str, tmp_path: Path
     assert {"missing": "does not exist", "empty": "empty_file", "text": "not_an_image"}[kind] in lines[0]
     assert "HEAVY=\n" in proc.stdout or proc.stdout.strip() == "HEAVY="
     assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("name", ["out.gif", "out.webp", "out"])
+def test_tryon_refuses_an_output_name_whose_format_it_cannot_write(name: str, tmp_path: Path) -> None:
+    from PIL import Image
+
+    for pic in ("person.png", "garment.png"):
+        Image.new("RGB", (64, 64), (200, 30, 30)).save(tmp_path / pic)
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "tryon", "--person", str(tmp_path / "person.png"),
+                           "--garment", str(tmp_path / "garment.png"), "--output", str(tmp_path / name)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and ".png, .jpg, .jpeg" in proc.stderr and name in proc.stderr
+    assert not (tmp_path / name).exists()

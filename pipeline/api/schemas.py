@@ -12,7 +12,8 @@ from pipeline.api.config import MAX_QUALITY, MIN_QUALITY
 class TryOnOptions(BaseModel):
     """The optional ``options`` form field of ``POST /api/v1/tryon`` (JSON)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: "yes" is not a boolean and "95" not a quality; JSON has types, the client must use them.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     output_format: Literal["jpeg", "png"] | None = Field(None, description="result encoding (default from config: jpeg)")
     quality: int | None = Field(None, ge=MIN_QUALITY, le=MAX_QUALITY, description="JPEG quality, 85-100")

@@ -101,6 +101,9 @@ def read_pairs_file(path: Path, persons: Path, garments: Path) -> list[tuple[Pat
     return pairs
 
 
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
 def _save(img: "object", path: Path) -> None:
     from pipeline.io.atomic import atomic_file
 
@@ -125,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
         return _usage_error("give either --person, --garment and --output, or --persons, --garments and --output-dir")
     if single and not (args.person and args.garment and args.output):
         return _usage_error("one pair needs --person, --garment and --output")
+    if single and args.output.suffix.lower() not in OUTPUT_SUFFIXES:
+        # The bytes must be what the name says: a .gif or .webp holding PNG data breaks the viewer that trusts it.
+        return _usage_error(f"--output {args.output}: the result is written as PNG or JPEG, so name it "
+                            f"{', '.join(OUTPUT_SUFFIXES)}")
     if batch:
         if not (args.persons and args.garments and args.output_dir):
             return _usage_error("batch mode needs --persons, --garments and --output-dir")
