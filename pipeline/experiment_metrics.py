@@ -19,7 +19,7 @@ TRAINING_KEYS = {
     "train_gmm": ("gmm", ("train_loss", "val_loss", "val_mask_iou")),
     "train_tom": ("tom", ("train_loss", "val_loss", "val_ssim")),
 }
-EVALUATE_KEYS = ("ssim", "psnr", "lpips", "kid")
+EVALUATE_KEYS = ("ssim", "psnr", "lpips")
 
 
 def headline_path(metrics_root: Path, stage: str) -> Path:
@@ -34,7 +34,7 @@ def training_headline(stage: str, metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate_headline(summary: dict[str, Any]) -> dict[str, Any]:
-    """``{system: {ssim, psnr, lpips, kid}}`` for the model and every baseline, plus the warped mask's IoU."""
+    """``{system: {ssim, psnr, lpips}}`` for the model and every baseline, plus the warped mask's IoU."""
     systems = {"model": summary.get("model", {}), **summary.get("baselines", {})}
     out: dict[str, Any] = {s: {k: block.get(k) for k in EVALUATE_KEYS} for s, block in systems.items()}
     out["warped_mask_iou"] = summary.get("warped_mask_iou")
