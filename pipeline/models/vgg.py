@@ -34,11 +34,6 @@ class MissingWeightsError(FileNotFoundError):
     """Pretrained weights a loss needs are not on disk (nothing is ever downloaded)."""
 
 
-def default_vgg19_path() -> Path:
-    """Where torchvision caches VGG19: ``torch.hub.get_dir()/checkpoints/vgg19-dcbb9e9d.pth``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
-
-
 def _arch_of(state: dict[str, Tensor]) -> str:
     # features.16 is VGG19's fourth 256-channel conv and VGG16's third max-pool (no weight), so
     # it tells the two apart even in a checkpoint cut after the relu4 taps.
