@@ -79,8 +79,7 @@ def test_pixels_outside_the_tryon_region_are_the_photos_own(engine: TryOnEngine,
     """Repaint at full resolution: face, background and lower body come from the photo, untouched."""
     person = Image.open(_grace()).convert("RGB")
     pair = engine.prepare(person, Image.open(garment))
-    out, wc, wm, timings = engine.run_models(pair.person.unsqueeze(0), pair.cloth.unsqueeze(0))
-    res = engine.finish(pair, out[0], wc[0], wm[0], timings)
+    res = engine.finish(pair, engine.run_models(pair.person.unsqueeze(0), pair.cloth.unsqueeze(0)).item(0))
     w, h = person.size
     region = _map_back(pair.keep_mask.astype(np.uint8) * 255, pair.annotate_size, (w, h), cv2.INTER_NEAREST) > 0
     assert 0.02 < region.mean() < 0.8
@@ -100,7 +99,7 @@ def test_result_fields_and_letterbox_undone(engine: TryOnEngine, garment: Path) 
     res = engine.tryon(wide, Image.open(garment))
     assert res.image.size == res.mask.size == res.warped.size == wide.size
     assert res.mask.mode == "L" and np.asarray(res.mask).max() > 0
-    assert set(res.timings) == {"annotate", "gmm", "tom", "total"} and res.timings["total"] > 0
+    assert set(res.timings) == {"annotate", "gmm", "tom", "compose", "total"} and res.timings["total"] > 0
     assert res.metadata["size"] == list(SIZE) and res.metadata["backend"] == "torch"
     # The letterbox is undone: letterboxing the input to the model size and mapping it back
     # with the engine's own geometry gives the input again (up to the resolution lost).

@@ -83,7 +83,7 @@ def _models(cfg: EvaluateConfig) -> LoadedModels:
 @torch.no_grad()
 def _tom(models: LoadedModels, person: Tensor, wcloth: Tensor, wmask: Tensor) -> Tensor:
     x = torch.cat([person, wcloth, wmask], dim=1).to(models.device)
-    return models.tom(x).float().cpu()
+    return models.tom(x)[:, :3].float().cpu()  # the image; the composition mask follows it
 
 
 def mean_colour_fill(person: Tensor, region: Tensor, cloth: Tensor, cloth_mask: Tensor) -> Tensor:

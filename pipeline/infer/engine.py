@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from pipeline.categories import UPPER_BODY
+from pipeline.infer import fullres
 from pipeline.infer.models import LoadedModels, environment, load_models
 from pipeline.infer.prepare import Annotator, PreparedPair, crop_box
 from pipeline.infer.types import EngineConfig, TryOnError, TryOnResult
@@ -56,6 +57,23 @@ def _map_back(arr: np.ndarray, size_hw: tuple[int, int], out_wh: tuple[int, int]
     """Crop the letterbox of an ``out_wh`` picture out of ``arr`` (at ``size_hw``) and resize it to ``out_wh``."""
     left, top, right, bottom = crop_box(out_wh, size_hw)
     return cv2.resize(np.ascontiguousarray(arr[top:bottom, left:right]), out_wh, interpolation=interp)
+
+
+class ModelRun(NamedTuple):
+    """What the GMM and TOM gave for a batch (or, from :meth:`item`, one pair): tensors at the model size."""
+
+    output: torch.Tensor  # [B, 3, H, W] try-on image in [-1, 1]
+    warped: torch.Tensor  # [B, 3, H, W] warped cloth in [-1, 1]
+    mask: torch.Tensor  # [B, 1, H, W] warped mask in {0, 1}
+    grid: torch.Tensor | None  # [B, 2, H, W] the warp's sampling grid; None from models exported without it
+    comp: torch.Tensor | None  # [B, 1, H, W] the TOM's composition mask; None from models exported without it
+    timings: dict[str, float]  # seconds per step for the whole batch
+
+    def item(self, k: int, share: int = 1) -> "ModelRun":
+        """Pair ``k`` of the batch, with the batch's timings divided by ``share``."""
+        pick = lambda t: None if t is None else t[k]  # noqa: E731
+        return ModelRun(self.output[k], self.warped[k], self.mask[k], pick(self.grid), pick(self.comp),
+                        {s: v / share for s, v in self.timings.items()})
 
 
 class TryOnEngine:
@@ -108,8 +126,8 @@ class TryOnEngine:
             return self.annotator.prepare(p, g, self.size, self.config.annotate_height, category, self.categories)
 
     @torch.no_grad()
-    def run_models(self, person: torch.Tensor, cloth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, float]]:
-        """Batched GMM then TOM: (output [B,3,H,W], warped cloth [B,3,H,W], warped mask [B,1,H,W], seconds per step)."""
+    def run_models(self, person: torch.Tensor, cloth: torch.Tensor) -> ModelRun:
+        """Batched GMM then TOM on model-size inputs."""
         device = self.models.device
         person, cloth = person.to(device), cloth.to(device)
         with self._model_lock:
@@ -120,26 +138,56 @@ class TryOnEngine:
             wcloth, wmask = warped[:, :3], (warped[:, 3:4] > 0.5).float()
             out = self.models.tom(torch.cat([person, wcloth, wmask], dim=1))
             t2 = time.perf_counter()
-        return out.cpu(), wcloth.cpu(), wmask.cpu(), {"gmm": t1 - t0, "tom": t2 - t1}
+        # Models registered before the grid and composition mask were exported give 4 and 3 channels.
+        grid = warped[:, 4:6].cpu() if warped.shape[1] >= 6 else None
+        comp = out[:, 3:4].cpu() if out.shape[1] >= 4 else None
+        return ModelRun(out[:, :3].cpu(), wcloth.cpu(), wmask.cpu(), grid, comp, {"gmm": t1 - t0, "tom": t2 - t1})
 
-    def finish(self, pair: PreparedPair, out: torch.Tensor, wcloth: torch.Tensor, wmask: torch.Tensor,
-               timings: dict[str, float]) -> TryOnResult:
-        """Map one model output back onto the input photo's size and frame."""
+    def _full_resolution(self, pair: PreparedPair, run: ModelRun) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(image, warped cloth, warped mask) in the photo's frame at its own scale, or None when the
+        models or the pair lack what the full-resolution step needs."""
+        if run.grid is None or run.comp is None or pair.garment_rgb is None or pair.garment_mask is None:
+            return None
         h, w = pair.person_rgb.shape[:2]
-        image = _map_back(_to_uint8(out), self.size, (w, h), cv2.INTER_CUBIC)
-        warped = _map_back(_to_uint8(wcloth), self.size, (w, h), cv2.INTER_CUBIC)
-        mask = _map_back((wmask[0].numpy() * 255).astype(np.uint8), self.size, (w, h), cv2.INTER_LINEAR)
+        frame = fullres.frame_size((w, h), self.size)
+        warped, wmask = fullres.warp_garment(pair.garment_rgb, pair.garment_mask, run.grid, frame)
+        image = fullres.compose(_to_uint8(run.output), _to_uint8(run.warped), run.comp[0].numpy(), warped, wmask,
+                                fullres.Detail(self.config.detail))
+        return image, np.clip(warped + 0.5, 0, 255).astype(np.uint8), (wmask * 255 + 0.5).astype(np.uint8)
+
+    def finish(self, pair: PreparedPair, run: ModelRun) -> TryOnResult:
+        """Map one pair's model outputs (``run.item(k)``) back onto the input photo's size and frame.
+
+        With ``full_resolution`` the garment is sampled from its own picture at the photo's scale
+        (:mod:`pipeline.infer.fullres`); otherwise, or for models exported without their grid, the
+        model-size rendering is upsampled.
+        """
+        started = time.perf_counter()
+        h, w = pair.person_rgb.shape[:2]
+        full = self._full_resolution(pair, run) if self.config.full_resolution else None
+        if full is not None:
+            frame = full[0].shape[:2]
+            image = _map_back(full[0], frame, (w, h), cv2.INTER_AREA)
+            warped = _map_back(full[1], frame, (w, h), cv2.INTER_AREA)
+            mask = _map_back(full[2], frame, (w, h), cv2.INTER_AREA)
+            resolution = "full"
+        else:
+            image = _map_back(_to_uint8(run.output), self.size, (w, h), cv2.INTER_CUBIC)
+            warped = _map_back(_to_uint8(run.warped), self.size, (w, h), cv2.INTER_CUBIC)
+            mask = _map_back((run.mask[0].numpy() * 255).astype(np.uint8), self.size, (w, h), cv2.INTER_LINEAR)
+            resolution = "model" if not self.config.full_resolution else "model (the loaded models export no sampling grid)"
         if self.config.paste_back:
             # Repaint, as in training (pipeline.models.repaint): the model draws only the area the
-            # agnostic greyed; everywhere else the photo's own pixels stay, at its full resolution,
-            # and only the generated region is upsampled. The blend weight is built at the
-            # annotation size (cheap) with the training's seam, then upsampled.
+            # agnostic greyed; everywhere else the photo's own pixels stay, at its full resolution.
+            # The blend weight is built at the annotation size (cheap) with the training's seam, then upsampled.
             region = torch.from_numpy(pair.keep_mask.astype(np.float32))[None, None]
             alpha_a = (soft_region(region)[0, 0].numpy() * 255).round().astype(np.uint8)
             alpha = _map_back(alpha_a, pair.annotate_size, (w, h), cv2.INTER_LINEAR).astype(np.float32) / 255.0
             image = cv2.blendLinear(image, np.ascontiguousarray(pair.person_rgb), alpha, 1.0 - alpha)
         meta = {"backend": self.config.backend, "size": list(self.size), "input_size": [w, h], "category": pair.category,
-                "annotate_size": list(pair.annotate_size), "device": str(self.models.device), **self.models.metadata}
+                "annotate_size": list(pair.annotate_size), "device": str(self.models.device), "resolution": resolution,
+                **self.models.metadata}
+        timings = {**run.timings, "compose": time.perf_counter() - started}
         return TryOnResult(Image.fromarray(image), Image.fromarray(mask, mode="L"), Image.fromarray(warped),
                            {k: round(v, 4) for k, v in timings.items()}, meta)
 
@@ -151,9 +199,8 @@ class TryOnEngine:
         t0 = time.perf_counter()
         pair = self.prepare(person, garment, category)
         t1 = time.perf_counter()
-        out, wc, wm, steps = self.run_models(pair.person.unsqueeze(0), pair.cloth.unsqueeze(0))
-        timings = {"annotate": t1 - t0, **steps}
-        result = self.finish(pair, out[0], wc[0], wm[0], timings)
+        run = self.run_models(pair.person.unsqueeze(0), pair.cloth.unsqueeze(0)).item(0)
+        result = self.finish(pair, run._replace(timings={"annotate": t1 - t0, **run.timings}))
         result.timings["total"] = round(time.perf_counter() - t0, 4)
         return result
 
@@ -175,8 +222,8 @@ class TryOnEngine:
             if not pending:
                 return
             try:
-                out, wc, wm, steps = self.run_models(torch.stack([p.person for _, p, _, _ in pending]),
-                                                     torch.stack([p.cloth for _, p, _, _ in pending]))
+                run = self.run_models(torch.stack([p.person for _, p, _, _ in pending]),
+                                      torch.stack([p.cloth for _, p, _, _ in pending]))
             except Exception as exc:  # noqa: BLE001 - e.g. out of memory: fail this batch, keep going
                 log.error("model batch failed", size=len(pending), detail=str(exc)[:300])
                 for i, _, _, _ in pending:
@@ -187,9 +234,9 @@ class TryOnEngine:
                 return
             n = len(pending)
             for k, (i, pair, started, annotate_s) in enumerate(pending):
-                timings = {"annotate": annotate_s, **{s: v / n for s, v in steps.items()}}
-                res = self.finish(pair, out[k], wc[k], wm[k], timings)
-                res.timings["total"] = round(annotate_s + sum(steps.values()) / n, 4)
+                one = run.item(k, share=n)
+                res = self.finish(pair, one._replace(timings={"annotate": annotate_s, **one.timings}))
+                res.timings["total"] = round(annotate_s + sum(run.timings.values()) / n + res.timings["compose"], 4)
                 results[i] = res
                 if progress is not None:
                     progress.update(1)

@@ -3,10 +3,10 @@
 Every backend exposes the two single-tensor functions of :mod:`pipeline.train.export`
 (the form models are logged to MLflow and exported to ONNX in):
 
-* ``warp(x)``: ``[B, 41 + 4, H, W]`` person representation, cloth, cloth mask -> ``[B, 4, H, W]``
-  warped cloth and mask;
+* ``warp(x)``: ``[B, 41 + 4, H, W]`` person representation, cloth, cloth mask -> ``[B, 6, H, W]``
+  warped cloth and mask, then the sampling grid (4 channels from models exported before the grid);
 * ``tom(x)``: ``[B, 41 + 3 + 1, H, W]`` person representation, warped cloth, warped mask ->
-  ``[B, 3, H, W]`` try-on image in [-1, 1].
+  ``[B, 4, H, W]`` try-on image in [-1, 1], then the composition mask (3 channels from older exports).
 """
 
 from __future__ import annotations

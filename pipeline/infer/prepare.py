@@ -45,6 +45,8 @@ class PreparedPair:
     keep_mask: np.ndarray  # annotate-size bool: the try-on region (the agnostic's grey near the person), where the models draw
     annotate_size: tuple[int, int]  # (height, width)
     category: str = "upper_body"  # the garment category the pair was prepared for
+    garment_rgb: np.ndarray | None = None  # the garment picture, HxWx3 uint8, its own size (full-resolution paste)
+    garment_mask: np.ndarray | None = None  # 0/255 garment mask, letterboxed at the annotation size
 
 
 def annotate_size(model_size: tuple[int, int], annotate_height: int | None) -> tuple[int, int]:
@@ -196,7 +198,8 @@ class Annotator:
             raise TryOnError("category_not_trained", f"the loaded model was trained for {list(trained)}, not {chosen} "
                              f"({how})")
         rep, keep = self.person(person, work, size, chosen)
-        return PreparedPair(rep, cloth, np.asarray(person.convert("RGB")), keep, work, chosen)
+        return PreparedPair(rep, cloth, np.asarray(person.convert("RGB")), keep, work, chosen,
+                            np.asarray(garment.convert("RGB")), mask)
 
 
 def _outline_category(mask: np.ndarray) -> str:

@@ -10,6 +10,7 @@ from PIL import Image
 from pipeline.config_mapping import from_mapping
 
 BACKENDS = ("torch", "onnx")
+DETAILS = ("detail", "paste")  # pipeline.infer.fullres.Detail
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -43,6 +44,10 @@ class EngineConfig:
     threads: int = 0  # torch / onnxruntime intra-op threads; 0 keeps the library default
     pose_sigma: float = 0.012  # heat-map sigma as a fraction of the height (VitonDataset's default)
     paste_back: bool = True  # keep the input's own pixels outside the garment area (sharper at high resolution)
+    # Sample the garment picture at the photo's own resolution through the warp's grid
+    # (pipeline.infer.fullres); False upsamples the model-size rendering, the path before it.
+    full_resolution: bool = True
+    detail: str = "detail"  # how the full-size garment joins the upsampled try-on: detail or paste (fullres.Detail)
     min_shoulder_confidence: float = 0.5  # weaker shoulders = a guessed skeleton, reported as no_person
     check_roles: bool = True  # refuse a garment shot given as the person, or a person photo given as the garment
     pose: dict[str, Any] = field(default_factory=dict)  # PoseConfig overrides
@@ -53,6 +58,8 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.detail not in DETAILS:
+            raise ValueError(f"detail must be one of {DETAILS}, got {self.detail!r}")
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.size is not None:
@@ -87,7 +94,7 @@ class TryOnError(Exception):
 class TryOnResult:
     """One try-on: ``image`` has the person input's size; ``mask`` (L) is the warped garment's area on it;
     ``warped`` is the warped garment on white at the same size; ``timings`` in seconds
-    (annotate, gmm, tom, total); ``metadata`` names the models, backend and sizes used."""
+    (annotate, gmm, tom, compose, total); ``metadata`` names the models, backend and sizes used."""
 
     image: Image.Image
     mask: Image.Image

@@ -10,8 +10,18 @@ from pipeline.models.tom import TOM
 from pipeline.train.inputs import CLOTH_CHANNELS, PERSON_CHANNELS, cloth_input, person_input
 
 
+# Channels of GMMExport's output: warped cloth RGB, warped mask, then the sampling grid (x, y in
+# [-1, 1], align_corners=True). The grid is what lets inference sample the garment picture at the
+# output's resolution (pipeline.infer.fullres): a warp is resolution-free, its 256x192 rendering is not.
+WARP_CHANNELS = 6
+# Channels of TOMExport's output: the try-on image RGB, then the composition mask (where the TOM pasted
+# the warped cloth rather than rendering), which the full-resolution step needs to place the sharp garment.
+TOM_CHANNELS = 4
+
+
 class GMMExport(nn.Module):
-    """``[B, 41 + 4, H, W]`` (person representation, cloth RGB, cloth mask) -> ``[B, 4, H, W]`` warped cloth and mask."""
+    """``[B, 41 + 4, H, W]`` (person representation, cloth RGB, cloth mask) -> ``[B, 6, H, W]``: warped cloth,
+    warped mask, sampling grid as two channels (see ``WARP_CHANNELS``)."""
 
     def __init__(self, gmm: GMM) -> None:
         super().__init__()
@@ -20,11 +30,12 @@ class GMMExport(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         person, cloth = x[:, :PERSON_CHANNELS], x[:, PERSON_CHANNELS:PERSON_CHANNELS + CLOTH_CHANNELS]
         grid, _ = self.gmm(person, cloth)
-        return warp(cloth, grid)
+        return torch.cat([warp(cloth, grid), grid.permute(0, 3, 1, 2)], dim=1)
 
 
 class TOMExport(nn.Module):
-    """``[B, 41 + 3 + 1, H, W]`` (person representation, warped cloth, warped mask) -> ``[B, 3, H, W]`` try-on image."""
+    """``[B, 41 + 3 + 1, H, W]`` (person representation, warped cloth, warped mask) -> ``[B, 4, H, W]``: try-on image
+    and composition mask (see ``TOM_CHANNELS``)."""
 
     def __init__(self, tom: TOM) -> None:
         super().__init__()
@@ -34,7 +45,8 @@ class TOMExport(nn.Module):
         person = x[:, :PERSON_CHANNELS]
         cloth = x[:, PERSON_CHANNELS:PERSON_CHANNELS + 3]
         mask = x[:, PERSON_CHANNELS + 3:PERSON_CHANNELS + 4]
-        return self.tom(person, cloth, mask).output
+        out = self.tom(person, cloth, mask)
+        return torch.cat([out.output, out.comp_mask], dim=1)
 
 
 # Logged examples are small (MLflow stores them as JSON next to the model) but not so small that
