@@ -187,3 +187,27 @@ def test_per_category_means_keep_categories_apart() -> None:
     out = per_category([row("dresses", 0.2), row("upper_body", 0.6), row("dresses", 0.4)])
     assert out["dresses"]["pairs"] == 2 and abs(out["dresses"]["model"]["ssim"] - 0.3) < 1e-9
     assert out["upper_body"]["warped_mask_iou"] == 0.6 and "lower_body" not in out
+
+
+def test_scoring_above_the_models_size_samples_the_garment_at_full_size(project: Path, tmp_path: Path) -> None:
+    """Models that record 128x96, scored at 256x192: they run at their own size and the try-on is brought
+    up by pipeline.infer.fullres, the path inference takes, never by running them at a size they never saw."""
+    from pipeline.evaluate import EvaluateOutputs, evaluate
+
+    torch.manual_seed(1)
+    g = GMMConfig(person_channels=PERSON_CHANNELS, ngf=8, work_size=(128, 96))
+    t = TOMConfig(in_channels=PERSON_CHANNELS, ngf=8, bottleneck_blocks=1, attention_heads=2, head_channels=4)
+    save_model(tmp_path / "gmm", "gmm", GMM(g), g, {"size": SIZE})
+    save_model(tmp_path / "tom", "tom", TOM(t), t, {"size": SIZE})
+    cfg = EvaluateConfig(dataset=str(project / "data/dataset"), warped=str(tmp_path / "no-warp-files-needed"),
+                         model=str(tmp_path / "tom"), gmm_model=str(tmp_path / "gmm"), size=(256, 192), batch_size=2,
+                         num_samples=1, device="cpu", log_mlflow=False)
+    out = EvaluateOutputs(tmp_path / "m.json", tmp_path / "p.csv", tmp_path / "samples", tmp_path / "h.json")
+    summary = evaluate(cfg, out)
+    assert summary["pairs"] == 3 and summary["size"] == [256, 192]
+    assert summary["protocol"]["model_resolution"] == "128x96" and summary["protocol"]["full_resolution_path"] is True
+    assert 0 < summary["model"]["ssim"] <= 1 and summary["model"]["fid"] is not None
+    assert summary["warped_mask_iou"] is not None
+    from PIL import Image
+
+    assert Image.open(next((tmp_path / "samples").glob("*.png"))).size == (5 * 192 + 4 * 4, 256)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.dataset.annotation_record import read_annotation
 from pipeline.dataset.importer import ImportConfig, import_dataset, read_dresscode_keypoints, repair_source_mask
 from pipeline.dataset.source_formats import SourceLayoutError, detect_format
 from pipeline.dataset.validate import validate_dataset
@@ -31,6 +32,8 @@ def test_viton_import_maps_labels_pose_and_masks(viton: Path, tmp_path: Path) ->
     assert report.pairs == {"train": 3, "test": 2} and not report.metrics.skipped
     assert validate_dataset(out, progress=False).ok
     assert (out / "train_pairs.txt").read_text().splitlines()[0] == "00000_0.jpg 00000_1.jpg upper_body"
+    record = read_annotation(out)  # the settings every model trained on it will annotate with
+    assert record is not None and record["labels"].startswith("the source's own") and record["agnostic"]["keep_hands"] is True
     # COCO-18 -> BODY_25: joints keep their place, MidHip is the hips' mean, feet are absent.
     src = json.loads((viton / "train" / "pose" / "00000_0_keypoints.json").read_text())["people"][0]["pose_keypoints"]
     coco = np.asarray(src).reshape(18, 3)

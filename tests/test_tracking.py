@@ -16,6 +16,11 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from pipeline.annotate.agnostic import AgnosticConfig
+from pipeline.annotate.cloth_mask import ClothMaskConfig
+from pipeline.dataset.annotation_record import annotation_record, write_annotation
+from pipeline.infer.models import load_models
+from pipeline.infer.types import EngineConfig
 from pipeline.tracking.mlflow_run import tracking_uri
 from pipeline.train.data import VitonDataset
 from pipeline.train.export import GMMExport, TOMExport
@@ -25,6 +30,7 @@ from pipeline.train.stage_runner import StagePaths, run_training_stage
 from tests.train_helpers import synthetic_with_warps, tiny_cfg
 
 REPO = Path(__file__).resolve().parents[1]
+ANNOTATION = annotation_record({"mp_skin_threshold": 2.5}, {}, AgnosticConfig(cover_garment_margin=0.25), ClothMaskConfig(), "test")
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +46,7 @@ def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespac
         mp.setenv("DVC_EXP_NAME", "exp-tiny")
         mp.setenv("DVC_EXP_BASELINE_REV", "0" * 40)
         data, warped = synthetic_with_warps(root / "d")
+        write_annotation(data, ANNOTATION)
         gmm_cfg = tiny_cfg(data, "gmm", epochs=2, log_model=True, registered_model_name="tiny-gmm")
         gmm_paths = StagePaths.for_stage("train_gmm", root / "data", root / "metrics")
         gmm_metrics = run_training_stage("gmm", gmm_cfg, gmm_paths)
@@ -159,3 +166,13 @@ def test_rerun_of_a_finished_stage_writes_its_outputs_again(tracked: SimpleNames
     assert len(paths.history_csv.read_text().splitlines()) == 1 + 3
     assert load_model(paths.model, "gmm") is not None
 
+
+
+def test_models_carry_the_annotation_their_data_was_made_with(tracked: SimpleNamespace) -> None:
+    meta = json.loads((tracked.tom_paths.model / "meta.json").read_text())
+    assert meta["annotation"] == json.loads(json.dumps(ANNOTATION))
+    from_folder = load_models(EngineConfig(model=str(tracked.tom_paths.model), device="cpu"))
+    assert from_folder.annotation == meta["annotation"]
+    registered = load_models(EngineConfig(model="models:/tiny-tom/latest", gmm_model="models:/tiny-gmm/latest",
+                                          tracking_uri=tracked.uri, device="cpu"))
+    assert registered.annotation == meta["annotation"]

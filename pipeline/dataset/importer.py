@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.annotate.agnostic import AgnosticConfig, AgnosticError, make_agnostic
+from pipeline.dataset.annotation_record import annotation_record, write_annotation
 from pipeline.annotate.body25 import coco18_to_body25
 from pipeline.annotate.cloth_mask import ClothMaskConfig, ClothMaskError, cloth_mask
 from pipeline.annotate.job_io import png_bytes, write_file
@@ -309,7 +310,8 @@ def import_dataset(
 ) -> ImportReport:
     """Convert ``config.source`` into ``out_root`` (which must be empty or absent; the stage passes an atomic folder).
 
-    Writes ``<out_root>/<split>/<folder>/...`` and ``<split>_pairs.txt`` (``person cloth category``).
+    Writes ``<out_root>/<split>/<folder>/...``, ``<split>_pairs.txt`` (``person cloth category``) and
+    ``annotation.json`` (the annotation settings, :mod:`pipeline.dataset.annotation_record`).
     Raises :class:`~pipeline.dataset.source_formats.SourceLayoutError` when the source has none of
     the known layouts or no pair at all.
     """
@@ -350,6 +352,9 @@ def import_dataset(
         # Workers finish out of order; the pairs file keeps the source's order.
         write_file(out_root / f"{split}_pairs.txt", "".join(f"{line}\n" for _, line in sorted(entries)).encode())
     counts = {s: len(v) for s, v in ranked.items()}
+    labels = ("parse and pose computed by the project with these settings" if config.reannotate else
+              "the source's own parse and pose where it has them, computed with these settings where it lacks them")
+    write_annotation(out_root, annotation_record(parse_params or {}, pose_params or {}, agnostic, mask_config, labels))
     metrics.extra["pairs"] = counts
     log.info("import finished", source=config.source, pairs=counts, skipped=dict(metrics.skipped))
     return ImportReport(counts, metrics)

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from pipeline.evaluate.config import EvaluateConfig
 from pipeline.evaluate.paired import PAIRED_METRICS, mean_or_none, paired_metrics
 from pipeline.evaluate.reference_nets import load_inception, load_lpips
+from pipeline.infer.fullres import upsampled_tryon
 from pipeline.infer.models import LoadedModels, load_models
 from pipeline.infer.types import EngineConfig
 from pipeline.experiment_metrics import evaluate_headline, write_headline
@@ -77,7 +78,31 @@ def _grid(columns: list[Tensor]) -> Image.Image:
 
 
 def _models(cfg: EvaluateConfig) -> LoadedModels:
-    return load_models(EngineConfig(model=cfg.model, gmm_model=cfg.gmm_model, size=cfg.size, device=cfg.device))
+    """The models at the size they were trained at, or at ``cfg.size`` when they record none or it is larger."""
+    models = load_models(EngineConfig(model=cfg.model, gmm_model=cfg.gmm_model, device=cfg.device))
+    if not upsampling(cfg, models):
+        models.size = tuple(cfg.size)  # type: ignore[assignment]
+    return models
+
+
+def upsampling(cfg: EvaluateConfig, models: LoadedModels) -> bool:
+    """Whether the scoring size is above the model's, so the try-on goes through :mod:`pipeline.infer.fullres`
+    (the garment sampled at the scoring size) as inference does, instead of the model running at a size it never saw."""
+    return cfg.size[0] > models.size[0] and cfg.size[1] > models.size[1]
+
+
+@torch.no_grad()
+def _full_size_outputs(models: LoadedModels, low: dict[str, Any], big: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
+    """(try-on, warped cloth, warped mask) at the scoring size: GMM and TOM on ``low`` (the batch at the
+    model's size), the garment of ``big`` (the same pairs at the scoring size) sampled through the grid."""
+    person = person_input(low)
+    warped = models.warp(torch.cat([person, cloth_input(low)], 1).to(models.device)).float().cpu()
+    if warped.shape[1] < 6:
+        raise ValueError("the GMM was exported without its sampling grid, so it cannot be scored above its own size; "
+                         "set evaluate.size to the model's size or retrain it")
+    wcloth, wmask = warped[:, :3], (warped[:, 3:4] > 0.5).float()
+    tom = models.tom(torch.cat([person, wcloth, wmask], dim=1).to(models.device)).float().cpu()
+    return upsampled_tryon(tom[:, :3], wcloth, tom[:, 3:4], warped[:, 4:6], big["cloth"], big["cloth_mask"])
 
 
 @torch.no_grad()
@@ -121,9 +146,22 @@ class _Precomputed(torch.nn.Module):
         return features
 
 
+def _unpaired_batch(ds: VitonDataset, idx: list[int]) -> dict[str, Any]:
+    """Persons ``idx`` of ``ds``, each with the next pair's garment (mod n)."""
+    n = len(ds)
+    people = [ds[i] for i in idx]
+    cloths = [ds[(i + 1) % n] for i in idx]
+    batch = {k: torch.stack([p[k] for p in people]) for k in ("image", "agnostic", "pose", "parse_agnostic", "agnostic_mask")}
+    batch["cloth"] = torch.stack([c["cloth"] for c in cloths])
+    batch["cloth_mask"] = torch.stack([c["cloth_mask"] for c in cloths])
+    return batch
+
+
 @torch.no_grad()
-def _unpaired_pass(ds: VitonDataset, models: LoadedModels, cfg: EvaluateConfig, inception: Any) -> tuple[dict[str, Any], int]:
-    """FID and KID per system on person i + garment i+1 (mod n); returns (values, pairs used).
+def _unpaired_pass(ds: VitonDataset, models: LoadedModels, cfg: EvaluateConfig, inception: Any,
+                   low_ds: VitonDataset | None = None) -> tuple[dict[str, Any], int]:
+    """FID and KID per system on person i + garment i+1 (mod n); returns (values, pairs used). With ``low_ds``
+    (the same pairs at the model's size) the models run there and the try-on is brought up to ``ds``'s size.
 
     The real photos' features are extracted once and shared by every system's FID and KID
     (torchmetrics would otherwise run the Inception on them once per metric and system).
@@ -138,16 +176,15 @@ def _unpaired_pass(ds: VitonDataset, models: LoadedModels, cfg: EvaluateConfig, 
     kids = {s: KernelInceptionDistance(feature=given, subset_size=subset, normalize=False) for s in SYSTEMS}
     for start in tqdm(range(0, n, cfg.batch_size), desc="evaluate unpaired"):
         idx = list(range(start, min(start + cfg.batch_size, n)))
-        people = [ds[i] for i in idx]
-        cloths = [ds[(i + 1) % n] for i in idx]
-        batch = {k: torch.stack([p[k] for p in people]) for k in ("image", "agnostic", "pose", "parse_agnostic")}
-        batch["cloth"] = torch.stack([c["cloth"] for c in cloths])
-        batch["cloth_mask"] = torch.stack([c["cloth_mask"] for c in cloths])
-        person = person_input(batch)
-        warped = models.warp(torch.cat([person, cloth_input(batch)], 1).to(models.device)).float().cpu()
-        wcloth, wmask = warped[:, :3], (warped[:, 3:4] > 0.5).float()
-        batch["agnostic_mask"] = torch.stack([p["agnostic_mask"] for p in people])
-        outputs = systems_for(batch, _tom(models, person, wcloth, wmask), wcloth, wmask)
+        batch = _unpaired_batch(ds, idx)
+        if low_ds is not None:
+            out, wcloth, wmask = _full_size_outputs(models, _unpaired_batch(low_ds, idx), batch)
+        else:
+            person = person_input(batch)
+            warped = models.warp(torch.cat([person, cloth_input(batch)], 1).to(models.device)).float().cpu()
+            wcloth, wmask = warped[:, :3], (warped[:, 3:4] > 0.5).float()
+            out = _tom(models, person, wcloth, wmask)
+        outputs = systems_for(batch, out, wcloth, wmask)
         real = inception(_uint8(batch["image"]).to(models.device)).double().cpu()
         for s in SYSTEMS:
             fake = inception(_uint8(outputs[s]).to(models.device)).double().cpu()
@@ -213,10 +250,14 @@ def per_category(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def protocol(cfg: EvaluateConfig, pairs: int, fid_images: int) -> dict[str, Any]:
+def protocol(cfg: EvaluateConfig, pairs: int, fid_images: int, model_size: tuple[int, int] | None = None) -> dict[str, Any]:
     """How the figures were measured, stated beside them so they can be set against published tables."""
+    model_size = tuple(model_size or cfg.size)
     return {
         "resolution": f"{cfg.size[0]}x{cfg.size[1]}",
+        "model_resolution": f"{model_size[0]}x{model_size[1]}",
+        # Above the model's size the garment is sampled at the scoring size (pipeline.infer.fullres).
+        "full_resolution_path": model_size != tuple(cfg.size),
         "repaint": True,  # the model's output keeps the photo's pixels outside the try-on region
         "paired_images": pairs,
         "lpips_net": cfg.lpips_net,
@@ -233,8 +274,12 @@ def evaluate(cfg: EvaluateConfig, outputs: EvaluateOutputs = EvaluateOutputs()) 
     """Run the evaluation and write the JSON summary, per-pair CSV and sample grids; returns the summary."""
     started = time.perf_counter()
     models = _models(cfg)
+    upsample = upsampling(cfg, models)
+    # Above the model's size the GMM runs here (its grid samples the full-size garment), so the warp
+    # stage's files, written at the model's size, are not read; the same pairs at the model's size are.
     ds = VitonDataset(cfg.dataset, cfg.split, size=cfg.size, pose_format=cfg.pose_format,
-                      warped_root=cfg.warped, limit=cfg.limit)
+                      warped_root=None if upsample else cfg.warped, limit=cfg.limit)
+    low_ds = VitonDataset(cfg.dataset, cfg.split, size=models.size, pose_format=cfg.pose_format, limit=cfg.limit) if upsample else None
     lpips, lpips_reason = load_lpips(cfg.lpips_net, cfg.lpips_weights)
     inception, inception_reason = load_inception(cfg.inception_weights)
     if lpips is not None:
@@ -244,10 +289,14 @@ def evaluate(cfg: EvaluateConfig, outputs: EvaluateOutputs = EvaluateOutputs()) 
     ious: list[float | None] = []
     grids: list[tuple[str, Image.Image]] = []
     loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=False)
+    low_batches = iter(DataLoader(low_ds, batch_size=cfg.batch_size, shuffle=False)) if low_ds is not None else None
     for batch in tqdm(loader, desc="evaluate paired"):
-        person = person_input(batch)
-        wcloth, wmask = batch["warped_cloth"], batch["warped_mask"]
-        systems = systems_for(batch, _tom(models, person, wcloth, wmask), wcloth, wmask)
+        if low_batches is not None:
+            out, wcloth, wmask = _full_size_outputs(models, next(low_batches), batch)
+        else:
+            wcloth, wmask = batch["warped_cloth"], batch["warped_mask"]
+            out = _tom(models, person_input(batch), wcloth, wmask)
+        systems = systems_for(batch, out, wcloth, wmask)
         scores = {s: paired_metrics(pred, batch["image"], batch["worn_mask"], lpips) for s, pred in systems.items()}
         batch_iou = mask_iou(wmask, batch["worn_mask"])
         for k, name in enumerate(batch["name"]):
@@ -274,11 +323,11 @@ def evaluate(cfg: EvaluateConfig, outputs: EvaluateOutputs = EvaluateOutputs()) 
     elif len(ds) < 2:
         unavailable["fid"] = unavailable["kid"] = f"FID/KID need at least 2 test pairs, the split has {len(ds)}"
     else:
-        unpaired, fid_images = _unpaired_pass(ds, models, cfg, inception.to(models.device))
+        unpaired, fid_images = _unpaired_pass(ds, models, cfg, inception.to(models.device), low_ds)
 
     summary: dict[str, Any] = {"pairs": len(rows), "split": cfg.split, "size": list(cfg.size),
                                "warped_mask_iou": mean_or_none(ious),
-                               "protocol": protocol(cfg, len(rows), fid_images)}
+                               "protocol": protocol(cfg, len(rows), fid_images, models.size)}
     for s in SYSTEMS:
         block = {m: mean_or_none(per_system[s][m]) for m in PAIRED_METRICS}
         block.update(unpaired.get(s, {"fid": None, "kid": None, "kid_std": None}))

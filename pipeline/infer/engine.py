@@ -59,6 +59,14 @@ def _map_back(arr: np.ndarray, size_hw: tuple[int, int], out_wh: tuple[int, int]
     return cv2.resize(np.ascontiguousarray(arr[top:bottom, left:right]), out_wh, interpolation=interp)
 
 
+def annotation_settings(config: EngineConfig, recorded: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The pose, parse, agnostic and cloth-mask settings to annotate with: what the model's training data
+    was annotated with (``recorded``, from its meta.json), under the engine's explicit overrides."""
+    recorded = recorded or {}
+    given = {"pose": config.pose, "parse": config.parse, "agnostic": config.agnostic, "cloth_mask": config.cloth_mask}
+    return {k: {**dict(recorded.get(k) or {}), **dict(v)} for k, v in given.items()}
+
+
 class ModelRun(NamedTuple):
     """What the GMM and TOM gave for a batch (or, from :meth:`item`, one pair): tensors at the model size."""
 
@@ -95,8 +103,11 @@ class TryOnEngine:
         sentence on how to get a model when none is found.
         """
         models = load_models(config)
-        annotator = Annotator(config.pose, config.parse, config.agnostic, config.cloth_mask,
+        settings = annotation_settings(config, models.annotation)
+        annotator = Annotator(settings["pose"], settings["parse"], settings["agnostic"], settings["cloth_mask"],
                               config.min_shoulder_confidence, config.pose_sigma, config.check_roles)
+        models.metadata["annotation"] = ("as recorded with the model" if models.annotation is not None
+                                         else "the defaults (the model records no annotation settings)")
         log.info("try-on engine ready", backend=config.backend, size=list(models.size), device=str(models.device), **models.metadata)
         return cls(config, models, annotator)
 

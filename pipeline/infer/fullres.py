@@ -109,3 +109,28 @@ def compose(output: np.ndarray, warped_low: np.ndarray, comp: np.ndarray, warped
         change = cv2.subtract(warped_full, low_up)
     out = cv2.add(up, cv2.multiply(change, cv2.merge([weight, weight, weight])))
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _uint8(x: torch.Tensor) -> np.ndarray:
+    """[C, H, W] in [-1, 1] -> HxWxC uint8."""
+    return np.clip((x.detach().float().cpu().numpy().transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+
+
+def upsampled_tryon(output: torch.Tensor, warped_low: torch.Tensor, comp: torch.Tensor, grid: torch.Tensor,
+                    cloth: torch.Tensor, cloth_mask: torch.Tensor,
+                    detail: Detail = Detail.DETAIL) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`compose` for a batch of tensors, as the evaluate stage holds them: model outputs at the model's
+    size (``output``, ``warped_low`` [B, 3, h, w] in [-1, 1], ``comp`` [B, 1, h, w], ``grid`` [B, 2, h, w])
+    and the garment at the scoring size (``cloth`` [B, 3, H, W] in [-1, 1], ``cloth_mask`` [B, 1, H, W]).
+    Returns the try-on, the warped cloth (both in [-1, 1]) and the warped mask ({0, 1}) at H x W."""
+    size = tuple(cloth.shape[-2:])
+    images, warps, masks = [], [], []
+    for k in range(output.shape[0]):
+        mask = (cloth_mask[k, 0].detach().cpu().numpy() * 255 + 0.5).astype(np.uint8)
+        warped, wmask = warp_garment(_uint8(cloth[k]), mask, grid[k].cpu(), size)  # type: ignore[arg-type]
+        out = compose(_uint8(output[k]).astype(np.float32), _uint8(warped_low[k]).astype(np.float32),
+                      comp[k, 0].detach().cpu().numpy(), warped, wmask, detail)
+        images.append(torch.from_numpy(out.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1))
+        warps.append(torch.from_numpy(warped / 127.5 - 1.0).permute(2, 0, 1))
+        masks.append(torch.from_numpy((wmask > 0.5).astype(np.float32))[None])
+    return torch.stack(images), torch.stack(warps), torch.stack(masks)

@@ -49,6 +49,8 @@ class LoadedModels:
     size: tuple[int, int]
     device: torch.device
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The annotation settings the TOM's training data was made with (its meta.json), None when it records none.
+    annotation: dict[str, Any] | None = None
 
 
 def pick_device(name: str) -> torch.device:
@@ -104,13 +106,13 @@ def _torch_folders(model: str, gmm_model: str) -> tuple[Path, Path] | None:
     return gmm, tom
 
 
-def _load_torch_folders(gmm_dir: Path, tom_dir: Path, device: torch.device) -> tuple[Fn, Fn, dict[str, Any]]:
+def _load_torch_folders(gmm_dir: Path, tom_dir: Path, device: torch.device) -> tuple[Fn, Fn, dict[str, Any], dict[str, Any] | None]:
     from pipeline.train.export import GMMExport, TOMExport
     from pipeline.train.model_io import load_model
 
     gmm = GMMExport(load_model(gmm_dir, "gmm", device)).eval()  # type: ignore[arg-type]
     tom = TOMExport(load_model(tom_dir, "tom", device)).eval()  # type: ignore[arg-type]
-    return gmm, tom, {"tom": str(tom_dir), "gmm": str(gmm_dir), **_categories_from(tom_dir / "meta.json")}
+    return gmm, tom, {"tom": str(tom_dir), "gmm": str(gmm_dir), **_categories_from(tom_dir / "meta.json")}, _annotation_from(tom_dir / "meta.json")
 
 
 def _categories_from(meta_path: Path) -> dict[str, Any]:
@@ -120,6 +122,16 @@ def _categories_from(meta_path: Path) -> dict[str, Any]:
     except (OSError, ValueError, AttributeError):
         return {}
     return {"categories": [str(c) for c in recorded]} if isinstance(recorded, list) and recorded else {}
+
+
+def _annotation_from(meta_path: Path) -> dict[str, Any] | None:
+    """The annotation settings a training stage recorded in ``meta.json``; None when it recorded none."""
+    from pipeline.dataset.annotation_record import valid_record
+
+    try:
+        return valid_record(json.loads(meta_path.read_text(encoding="utf-8")).get("annotation"))
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def mlflow_client(tracking_uri: str = "") -> Any | None:
@@ -205,13 +217,13 @@ def _load_registered(cfg: EngineConfig, client: Any, tom_uri: str, device: torch
         loaded[kind] = _eager_twin(client, v.run_id, kind, exported, device)
     try:
         local = client.download_artifacts(tom_v.run_id, "model_folder/meta.json", tempfile.mkdtemp(prefix="vton-meta-"))
-        categories = _categories_from(Path(local))
-    except Exception:  # noqa: BLE001 - a run without the file: the default category
-        categories = {}
+        categories, annotation = _categories_from(Path(local)), _annotation_from(Path(local))
+    except Exception:  # noqa: BLE001 - a run without the file: the default category and annotation
+        categories, annotation = {}, None
     size = cfg.size or _run_size(client, tom_v.run_id) or DEFAULT_SIZE
     meta = {"tom": f"models:/{tom_v.name}/{tom_v.version}", "gmm": f"models:/{gmm_v.name}/{gmm_v.version}",
             "tom_run_id": tom_v.run_id, "gmm_run_id": gmm_v.run_id, **categories}
-    return LoadedModels(loaded["gmm"], loaded["tom"], size, device, meta)
+    return LoadedModels(loaded["gmm"], loaded["tom"], size, device, meta, annotation)
 
 
 # ---------------------------------------------------------------- ONNX
@@ -241,8 +253,10 @@ def _load_onnx_folder(folder: Path, cfg: EngineConfig) -> LoadedModels:
     if tuple(manifest["size"]) != tuple(size):
         raise ValueError(f"the ONNX models in {folder} were exported at {manifest['size']}, not {list(size)}; re-export with --size")
     meta = {"onnx": str(folder), **{k: v for k, v in manifest.items() if k in ("tom", "gmm", "opset", "categories")}}
+    from pipeline.dataset.annotation_record import valid_record
+
     return LoadedModels(OnnxFn(folder / GMM_ONNX, cfg.threads), OnnxFn(folder / TOM_ONNX, cfg.threads),
-                        (int(size[0]), int(size[1])), torch.device("cpu"), meta)
+                        (int(size[0]), int(size[1])), torch.device("cpu"), meta, valid_record(manifest.get("annotation")))
 
 
 # ---------------------------------------------------------------- entry point
@@ -278,12 +292,12 @@ def load_models(cfg: EngineConfig) -> LoadedModels:
         folders = _torch_folders(source, cfg.gmm_model)
         if folders is None:
             raise ModelNotFound(f"model {source!r} does not exist (no such folder or file, and not a models:/ URI); {_HOW_TO_GET}")
-        gmm, tom, meta = _load_torch_folders(*folders, device)
+        gmm, tom, meta, annotation = _load_torch_folders(*folders, device)
         size = cfg.size or _size_from_meta(folders[1])
         if size is None:
             log.warning("model folder does not record its size, using the default", folder=folders[1], size=DEFAULT_SIZE)
             size = DEFAULT_SIZE
-        models = LoadedModels(gmm, tom, size, device, meta)
+        models = LoadedModels(gmm, tom, size, device, meta, annotation)
     if cfg.backend == "onnx":
         from pipeline.infer.onnx_export import export_onnx
 
@@ -291,6 +305,7 @@ def load_models(cfg: EngineConfig) -> LoadedModels:
         export_onnx(models, target, opset=cfg.opset)
         onnx_models = _load_onnx_folder(target, cfg)
         onnx_models.metadata.update(models.metadata)
+        onnx_models.annotation = models.annotation
         return onnx_models
     return models
 

@@ -86,6 +86,8 @@ def export_onnx(models: "LoadedModels", target: str | Path, opset: int = 17, tol
                                 "tom": models.metadata.get("tom", ""), "gmm": models.metadata.get("gmm", ""), "max_abs_diff": {}}
     if models.metadata.get("categories"):
         manifest["categories"] = list(models.metadata["categories"])
+    if models.annotation is not None:
+        manifest["annotation"] = models.annotation  # the exported folder annotates as the model was trained
     with atomic_dir(target) as tmp:
         for name, module, channels in (("gmm", models.warp, GMM_IN), ("tom", models.tom, TOM_IN)):
             if _is_exported(module):

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from pipeline.dataset.annotation_record import read_annotation
 from pipeline.experiment_metrics import headline_path, training_headline, write_headline
 from pipeline.io.atomic import write_json
 from pipeline.log import get_logger
@@ -86,7 +87,9 @@ def run_training_stage(kind: str, cfg: TrainConfig, paths: StagePaths, warped_ro
                        meta={"params_hash": cfg.params_hash(), "best_epoch": result.best_epoch,
                              "best_val_loss": result.best_val, "size": list(cfg.size),
                              # What the engine may try on with this model (it refuses other categories).
-                             "categories": sorted({p.category for p in getattr(train_set, "pairs", [])})})
+                             "categories": sorted({p.category for p in getattr(train_set, "pairs", [])}),
+                             # How the training data was annotated, so inference annotates the same way.
+                             "annotation": read_annotation(cfg.dataset)})
             metrics = _final_metrics(result, train_set, val_set, cfg, time.perf_counter() - started)
             write_json(paths.metrics_json, metrics)
             if paths.headline_json is not None:

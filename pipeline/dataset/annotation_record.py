@@ -1,0 +1,53 @@
+"""The annotation settings a data set was made with, written beside it and carried into every model trained on it.
+
+A try-on model learns from one kind of parse, pose and agnostic; served with another (a learned
+parser against MediaPipe's, another agnostic margin) it meets inputs it never saw. So ``import_data``
+writes ``annotation.json`` (the ``parse``, ``pose``, ``agnostic`` and ``cloth_mask`` settings in the
+form their configs' ``from_dict`` take), the training stages copy it into the model's ``meta.json``,
+and the inference engine annotates with it unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from pipeline.io.atomic import write_json
+
+ANNOTATION_FILE = "annotation.json"
+SECTIONS = ("parse", "pose", "agnostic", "cloth_mask")
+
+
+def annotation_record(parse: dict[str, Any], pose: dict[str, Any], agnostic: Any, cloth_mask: Any, labels: str) -> dict[str, Any]:
+    """The record: plain dicts per section (dataclass configs are turned into dicts), and where the
+    data set's own labels came from (``labels``: a sentence for people reading meta.json)."""
+    def plain(value: Any) -> dict[str, Any]:
+        return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else dict(value or {})
+
+    return {"parse": plain(parse), "pose": plain(pose), "agnostic": plain(agnostic), "cloth_mask": plain(cloth_mask),
+            "labels": labels}
+
+
+def write_annotation(root: Path, record: dict[str, Any]) -> None:
+    """Write ``root/annotation.json``."""
+    write_json(root / ANNOTATION_FILE, record)
+
+
+def read_annotation(root: str | Path) -> dict[str, Any] | None:
+    """The record beside a data set (or in a model's ``meta.json`` under ``annotation``); None when there is none
+    or it is unreadable, so older data sets and models keep working with the defaults."""
+    path = Path(root) / ANNOTATION_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return valid_record(record)
+
+
+def valid_record(record: Any) -> dict[str, Any] | None:
+    """``record`` when it has the four sections as mappings, else None."""
+    if not isinstance(record, dict) or not all(isinstance(record.get(s), dict) for s in SECTIONS):
+        return None
+    return record
