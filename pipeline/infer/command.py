@@ -54,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--annotate-height", type=int, help="height pose/parse run at (default: model height, at least 512)")
     model.add_argument("--threads", type=int, default=0, help="CPU threads for the models (default: library default)")
     model.add_argument("--no-paste-back", action="store_true", help="use the model output everywhere, not only on the garment area")
+    model.add_argument("--no-full-resolution", action="store_true",
+                       help="upsample the model-size rendering instead of sampling the garment picture at the photo's size")
     parser.add_argument("--category", choices=CATEGORIES, default=None,
                         help="the garment's category (default: the model's own, or, for a model trained on several, "
                         "the garment's outline)")
@@ -160,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = EngineConfig(model=args.model, gmm_model=args.gmm_model, backend=args.backend, device=args.device,
                            size=tuple(args.size) if args.size else None, annotate_height=args.annotate_height,
                            threads=args.threads, paste_back=not args.no_paste_back,
+                           full_resolution=not args.no_full_resolution,
                            parse=learned_parse(args.parse_model), pose=refiner_pose(args.pose_refiner))
     except ValueError as exc:
         return _usage_error(str(exc))
