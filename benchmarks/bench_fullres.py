@@ -12,7 +12,8 @@ Printed per system (means over pairs; the sharpness as a median): whole-image an
 PSNR and LPIPS (AlexNet) at full size, the garment region being the ground-truth parse's upper
 clothes, dress and coat (CIHP 5, 6, 7); ``sharp``: the variance of the Laplacian inside that region
 eroded 4 px, as a fraction of the ground truth's (the goal: 0.7 to 1.5), with how many pairs fall in
-that band; ``zone_ssim``: SSIM inside the try-on region minus the worn garment (skin, neck,
+that band; ``sharp_inner``: the same inside that region and the try-on's own garment (its warped mask),
+eroded 4 px, so that an outline a few pixels off the photo's counts as misplaced, not as texture; ``zone_ssim``: SSIM inside the try-on region minus the worn garment (skin, neck,
 backdrop: where a pale halo would show). Then the engine's seconds per try-on for ``upscale`` and
 ``detail`` (median of ``--timing-pairs`` runs each), and grids: photo | upscale | detail | ground
 truth, with a 1:1 crop of the chest below each row.
@@ -137,7 +138,10 @@ def score_pairs(engine: TryOnEngine, root: Path, out: Path, limit: int | None) -
             continue
         run = engine.run_models(pair.person.unsqueeze(0), pair.cloth.unsqueeze(0)).item(0)
         region = _region(pair, photo_img.size)
-        images = {s: np.asarray(v.finish(pair, run).image) for s, v in variants.items()}
+        finished = {s: v.finish(pair, run) for s, v in variants.items()}
+        images = {s: np.asarray(r.image) for s, r in finished.items()}
+        ours = np.asarray(finished["detail"].mask) > 127
+        inner = cv2.erode((worn & ours).astype(np.uint8), np.ones((2 * ERODE_PX + 1,) * 2, np.uint8)) > 0
         images.update(_baselines(pair, photo, region))
         gt = _tensor(photo)
         gt_sharp = _laplacian_var(photo, eroded)
@@ -149,6 +153,8 @@ def score_pairs(engine: TryOnEngine, root: Path, out: Path, limit: int | None) -
                                                               reduction="none", return_full_image=True)
             m["zone_ssim"] = float((ssim_map * zone).sum() / (3 * zone.sum()).clamp_min(1)) if zone.sum() > 0 else None
             m["sharp"] = _laplacian_var(images[s], eroded) / gt_sharp if gt_sharp > 0 and eroded.any() else None
+            inner_gt = _laplacian_var(photo, inner) if inner.any() else 0.0
+            m["sharp_inner"] = _laplacian_var(images[s], inner) / inner_gt if inner_gt > 0 else None
             rows[s].append(m)
         grid_rows.append(_grid_row([photo, images["upscale"], images["detail"], photo], _crop_box(eroded)))
         print(f"{name}: sharp upscale {rows['upscale'][-1]['sharp']:.2f} detail {rows['detail'][-1]['sharp']:.2f}, "
@@ -161,10 +167,11 @@ def score_pairs(engine: TryOnEngine, root: Path, out: Path, limit: int | None) -
     for s in SYSTEMS:
         keys = ("ssim", "psnr", "lpips", "garment_ssim", "garment_psnr", "garment_lpips", "zone_ssim")
         summary[s] = {k: _mean([r[k] for r in rows[s]]) for k in keys}
-        sharp = [r["sharp"] for r in rows[s] if r["sharp"] is not None]
-        summary[s]["sharp_median"] = round(statistics.median(sharp), 3) if sharp else None
-        summary[s]["sharp_in_band"] = f"{sum(0.7 <= v <= 1.5 for v in sharp)}/{len(sharp)}"
-        summary[s]["sharp_values"] = [round(v, 2) for v in sharp]
+        for key in ("sharp", "sharp_inner"):
+            sharp = [r[key] for r in rows[s] if r[key] is not None]
+            summary[s][f"{key}_median"] = round(statistics.median(sharp), 3) if sharp else None
+            summary[s][f"{key}_in_band"] = f"{sum(0.7 <= v <= 1.5 for v in sharp)}/{len(sharp)}"
+            summary[s][f"{key}_values"] = [round(v, 2) for v in sharp]
     return {"pairs": len(rows["upscale"]), "systems": summary}
 
 
@@ -232,13 +239,14 @@ def main() -> None:
     with TryOnEngine.load(EngineConfig(model=args.model, gmm_model=args.gmm_model, device="cpu")) as engine:
         result = score_pairs(engine, args.data, args.out, args.limit)
         print(f"\n{result['pairs']} pairs at full size, model {engine.models.metadata.get('tom')} trained at {list(engine.size)}")
-        head = f"{'system':12s} {'ssim':>7s} {'psnr':>7s} {'lpips':>7s} {'g_ssim':>7s} {'g_psnr':>7s} {'g_lpips':>7s} {'zone_ssim':>9s} {'sharp':>6s} {'in band':>8s}"
+        head = f"{'system':12s} {'ssim':>7s} {'psnr':>7s} {'lpips':>7s} {'g_ssim':>7s} {'g_psnr':>7s} {'g_lpips':>7s} {'zone_ssim':>9s} {'sharp':>6s} {'in band':>8s} {'inner':>6s} {'in band':>8s}"
         print(head)
         for s, v in result["systems"].items():
             f = lambda x: f"{x:7.4f}" if x is not None else f"{'-':>7s}"  # noqa: E731
-            sharp = f"{v['sharp_median']:6.2f}" if v["sharp_median"] is not None else f"{'-':>6s}"
+            g = lambda x: f"{x:6.2f}" if x is not None else f"{'-':>6s}"  # noqa: E731
             print(f"{s:12s} {f(v['ssim'])} {f(v['psnr'])} {f(v['lpips'])} {f(v['garment_ssim'])} {f(v['garment_psnr'])} "
-                  f"{f(v['garment_lpips'])} {f(v['zone_ssim']):>9s} {sharp} {v['sharp_in_band']:>8s}")
+                  f"{f(v['garment_lpips'])} {f(v['zone_ssim']):>9s} {g(v['sharp_median'])} {v['sharp_in_band']:>8s} "
+                  f"{g(v['sharp_inner_median'])} {v['sharp_inner_in_band']:>8s}")
         result["timing"] = timing(engine, args.data, args.timing_pairs)
         print("seconds per vton tryon (photo 768x1024, annotation included):", json.dumps(result["timing"]))
         if args.persons and args.garments:

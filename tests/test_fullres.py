@@ -60,7 +60,7 @@ def test_checkerboard_keeps_its_period_at_full_size() -> None:
     the model-size rendering upscaled (the path before) loses it."""
     garment = _checker(FRAME)
     mask = np.full(FRAME, 255, np.uint8)
-    warped, wmask = warp_garment(garment, mask, _identity_grid(MODEL), FRAME)
+    warped, wmask = warp_garment(garment, mask, _identity_grid(MODEL))
     assert np.abs(warped - garment).max() <= 1 and wmask.min() > 0.99
     low = cv2.resize(garment, (MODEL[1], MODEL[0]), interpolation=cv2.INTER_AREA).astype(np.float32)
     comp = np.ones(MODEL, np.float32)  # the TOM pasted everywhere
@@ -76,7 +76,7 @@ def test_rendered_shading_is_kept_by_detail_and_dropped_by_paste() -> None:
     keeps the shadow's low frequencies and adds the garment's texture; ``paste`` keeps the texture only."""
     garment = _checker(FRAME)
     mask = np.full(FRAME, 255, np.uint8)
-    warped, wmask = warp_garment(garment, mask, _identity_grid(MODEL), FRAME)
+    warped, wmask = warp_garment(garment, mask, _identity_grid(MODEL))
     low = cv2.resize(garment, (MODEL[1], MODEL[0]), interpolation=cv2.INTER_AREA).astype(np.float32)
     shaded = low * 0.6  # the TOM's output: the paste darkened by its rendering
     comp = np.ones(MODEL, np.float32)
@@ -90,7 +90,7 @@ def test_rendered_shading_is_kept_by_detail_and_dropped_by_paste() -> None:
 def test_outside_the_composition_mask_the_rendering_stays() -> None:
     garment = _checker(FRAME)
     mask = np.full(FRAME, 255, np.uint8)
-    warped, wmask = warp_garment(garment, mask, _identity_grid(MODEL), FRAME)
+    warped, wmask = warp_garment(garment, mask, _identity_grid(MODEL))
     low = np.full((*MODEL, 3), 128.0, np.float32)  # the TOM rendered flat grey, pasted nothing
     for detail in Detail:
         out = compose(low, cv2.resize(garment, (MODEL[1], MODEL[0]), interpolation=cv2.INTER_AREA), np.zeros(MODEL, np.float32),

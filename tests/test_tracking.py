@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.annotate.agnostic import AgnosticConfig
 from pipeline.annotate.cloth_mask import ClothMaskConfig
-from pipeline.dataset.annotation_record import annotation_record, write_annotation
+from pipeline.dataset.annotation_record import annotation_record, read_annotation, write_annotation
 from pipeline.infer.models import load_models
 from pipeline.infer.types import EngineConfig
 from pipeline.tracking.mlflow_run import tracking_uri
@@ -49,10 +49,11 @@ def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespac
         write_annotation(data, ANNOTATION)
         gmm_cfg = tiny_cfg(data, "gmm", epochs=2, log_model=True, registered_model_name="tiny-gmm")
         gmm_paths = StagePaths.for_stage("train_gmm", root / "data", root / "metrics")
-        gmm_metrics = run_training_stage("gmm", gmm_cfg, gmm_paths)
+        # As the stages do: the data set's annotation record goes into the models' meta.json.
+        gmm_metrics = run_training_stage("gmm", gmm_cfg, gmm_paths, annotation=read_annotation(data))
         tom_cfg = tiny_cfg(data, "tom", epochs=1, log_model=True, registered_model_name="tiny-tom")
         tom_paths = StagePaths.for_stage("train_tom", root / "data", root / "metrics")
-        run_training_stage("tom", tom_cfg, tom_paths, warped_root=warped)
+        run_training_stage("tom", tom_cfg, tom_paths, warped_root=warped, annotation=read_annotation(data))
         yield SimpleNamespace(root=root, data=data, gmm_cfg=gmm_cfg, gmm_paths=gmm_paths, gmm_metrics=gmm_metrics,
                               tom_paths=tom_paths, uri=f"sqlite:///{root / 'mlflow.db'}")
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pipeline.augment.letterbox import letterbox
 from pipeline.categories import UPPER_BODY
 from pipeline.infer import fullres
 from pipeline.infer.models import LoadedModels, environment, load_models
@@ -161,7 +162,8 @@ class TryOnEngine:
             return None
         h, w = pair.person_rgb.shape[:2]
         frame = fullres.frame_size((w, h), self.size)
-        warped, wmask = fullres.warp_garment(pair.garment_rgb, pair.garment_mask, run.grid, frame)
+        cloth = letterbox(pair.garment_rgb, (frame[1], frame[0]), "white")  # as the model's input was framed
+        warped, wmask = fullres.warp_garment(cloth, pair.garment_mask, run.grid)
         image = fullres.compose(_to_uint8(run.output), _to_uint8(run.warped), run.comp[0].numpy(), warped, wmask,
                                 fullres.Detail(self.config.detail))
         return image, np.clip(warped + 0.5, 0, 255).astype(np.uint8), (wmask * 255 + 0.5).astype(np.uint8)

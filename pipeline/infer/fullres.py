@@ -32,7 +32,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.augment.letterbox import letterbox
 
 
 class Detail(str, Enum):
@@ -69,13 +68,12 @@ def sample(image: np.ndarray, grid: np.ndarray, interpolation: int = cv2.INTER_L
     return cv2.remap(image, map_x, map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
-def warp_garment(garment_rgb: np.ndarray, garment_mask: np.ndarray, grid: torch.Tensor,
-                 frame_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The garment picture (any size, letterboxed on white into the frame as the model's input was) and
-    its mask (0/255, the garment letterboxed to the model's aspect at any size) warped by ``grid``
-    [2, h, w] at ``frame_hw``: (HxWx3 float32 in [0, 255], HxW float32 in [0, 1])."""
-    fh, fw = frame_hw
-    cloth = letterbox(np.ascontiguousarray(garment_rgb), (fw, fh), "white")
+def warp_garment(cloth: np.ndarray, garment_mask: np.ndarray, grid: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The garment picture already letterboxed into the frame (HxWx3 uint8, on white, as the model's input
+    was) and its mask (0/255, the same letterbox at any size) warped by ``grid`` [2, h, w] at the frame's
+    size: (HxWx3 float32 in [0, 255], HxW float32 in [0, 1])."""
+    fh, fw = cloth.shape[:2]
+    frame_hw = (fh, fw)
     mask = cv2.resize(garment_mask, (fw, fh), interpolation=cv2.INTER_LINEAR) if garment_mask.shape[:2] != (fh, fw) else garment_mask
     g = upsample_grid(grid, frame_hw)
     warped = sample(cloth, g).astype(np.float32)
@@ -123,11 +121,10 @@ def upsampled_tryon(output: torch.Tensor, warped_low: torch.Tensor, comp: torch.
     size (``output``, ``warped_low`` [B, 3, h, w] in [-1, 1], ``comp`` [B, 1, h, w], ``grid`` [B, 2, h, w])
     and the garment at the scoring size (``cloth`` [B, 3, H, W] in [-1, 1], ``cloth_mask`` [B, 1, H, W]).
     Returns the try-on, the warped cloth (both in [-1, 1]) and the warped mask ({0, 1}) at H x W."""
-    size = tuple(cloth.shape[-2:])
     images, warps, masks = [], [], []
     for k in range(output.shape[0]):
         mask = (cloth_mask[k, 0].detach().cpu().numpy() * 255 + 0.5).astype(np.uint8)
-        warped, wmask = warp_garment(_uint8(cloth[k]), mask, grid[k].cpu(), size)  # type: ignore[arg-type]
+        warped, wmask = warp_garment(_uint8(cloth[k]), mask, grid[k].cpu())
         out = compose(_uint8(output[k]).astype(np.float32), _uint8(warped_low[k]).astype(np.float32),
                       comp[k, 0].detach().cpu().numpy(), warped, wmask, detail)
         images.append(torch.from_numpy(out.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1))

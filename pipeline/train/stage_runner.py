@@ -9,7 +9,6 @@ from typing import Any
 
 import torch
 
-from pipeline.dataset.annotation_record import read_annotation
 from pipeline.experiment_metrics import headline_path, training_headline, write_headline
 from pipeline.io.atomic import write_json
 from pipeline.log import get_logger
@@ -58,8 +57,12 @@ def _datasets(cfg: TrainConfig, warped_root: Path | None) -> tuple[VitonDataset,
     return train, val
 
 
-def run_training_stage(kind: str, cfg: TrainConfig, paths: StagePaths, warped_root: Path | None = None) -> dict[str, Any] | None:
+def run_training_stage(kind: str, cfg: TrainConfig, paths: StagePaths, warped_root: Path | None = None,
+                       annotation: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Train ``kind`` (gmm|tom) as a stage; returns the metrics written (None on non-main DDP ranks).
+
+    ``annotation``: the settings the data set was annotated with
+    (:func:`pipeline.dataset.annotation_record.read_annotation`), recorded in the model's meta.json.
 
     Re-running resumes from ``checkpoints/last.pt`` when params and data match.
     Missing VGG19 weights stop the stage with one sentence naming the param.
@@ -89,7 +92,7 @@ def run_training_stage(kind: str, cfg: TrainConfig, paths: StagePaths, warped_ro
                              # What the engine may try on with this model (it refuses other categories).
                              "categories": sorted({p.category for p in getattr(train_set, "pairs", [])}),
                              # How the training data was annotated, so inference annotates the same way.
-                             "annotation": read_annotation(cfg.dataset)})
+                             "annotation": annotation})
             metrics = _final_metrics(result, train_set, val_set, cfg, time.perf_counter() - started)
             write_json(paths.metrics_json, metrics)
             if paths.headline_json is not None:
