@@ -214,8 +214,9 @@ def real_photos(engine: TryOnEngine, persons: Path, garments: Path, out: Path, c
             print(f"{person.name} + {garment.name}: skipped ({exc.reason})")
             continue
         run = engine.run_models(pair.person.unsqueeze(0), pair.cloth.unsqueeze(0)).item(0)
-        up, det = (np.asarray(variants[s].finish(pair, run).image) for s in ("upscale", "detail"))
-        mask = np.asarray(variants["detail"].finish(pair, run).mask) > 127
+        detail = variants["detail"].finish(pair, run)
+        up, det = np.asarray(variants["upscale"].finish(pair, run).image), np.asarray(detail.image)
+        mask = np.asarray(detail.mask) > 127
         shot = letterbox(np.asarray(g_img), (up.shape[1], up.shape[0]), "white")
         rows.append(_grid_row([np.asarray(p_img), shot, up, det], _crop_box(mask))[:, :])
     if rows:

@@ -31,13 +31,13 @@ import numpy as np
 from PIL import Image
 
 from pipeline.annotate.agnostic import AgnosticConfig, AgnosticError, make_agnostic
-from pipeline.dataset.annotation_record import annotation_record, write_annotation
 from pipeline.annotate.body25 import coco18_to_body25
 from pipeline.annotate.cloth_mask import ClothMaskConfig, ClothMaskError, cloth_mask
 from pipeline.annotate.job_io import png_bytes, write_file
 from pipeline.annotate.parallel import ItemResult, run_items
 from pipeline.annotate.parse.labels import to_cihp
 from pipeline.config_mapping import check_keys
+from pipeline.dataset.annotation_record import annotation_record, write_annotation
 from pipeline.dataset.layout import (
     AGNOSTIC,
     AGNOSTIC_MASK,

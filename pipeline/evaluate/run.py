@@ -31,7 +31,7 @@ from pipeline.evaluate.config import EvaluateConfig
 from pipeline.evaluate.paired import PAIRED_METRICS, mean_or_none, paired_metrics
 from pipeline.evaluate.reference_nets import load_inception, load_lpips
 from pipeline.infer.fullres import upsampled_tryon
-from pipeline.infer.models import LoadedModels, load_models
+from pipeline.infer.models import LoadedModels, load_models, run_models
 from pipeline.infer.types import EngineConfig
 from pipeline.experiment_metrics import evaluate_headline, write_headline
 from pipeline.io.atomic import atomic_dir, atomic_file, write_json
@@ -95,14 +95,11 @@ def upsampling(cfg: EvaluateConfig, models: LoadedModels) -> bool:
 def _full_size_outputs(models: LoadedModels, low: dict[str, Any], big: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
     """(try-on, warped cloth, warped mask) at the scoring size: GMM and TOM on ``low`` (the batch at the
     model's size), the garment of ``big`` (the same pairs at the scoring size) sampled through the grid."""
-    person = person_input(low)
-    warped = models.warp(torch.cat([person, cloth_input(low)], 1).to(models.device)).float().cpu()
-    if warped.shape[1] < 6:
-        raise ValueError("the GMM was exported without its sampling grid, so it cannot be scored above its own size; "
-                         "set evaluate.size to the model's size or retrain it")
-    wcloth, wmask = warped[:, :3], (warped[:, 3:4] > 0.5).float()
-    tom = models.tom(torch.cat([person, wcloth, wmask], dim=1).to(models.device)).float().cpu()
-    return upsampled_tryon(tom[:, :3], wcloth, tom[:, 3:4], warped[:, 4:6], big["cloth"], big["cloth_mask"])
+    run = run_models(models, person_input(low), cloth_input(low))
+    if run.grid is None or run.comp is None:
+        raise ValueError("the models were exported without the warp's sampling grid or the composition mask, so they "
+                         "cannot be scored above their own size; set evaluate.size to the model's size or retrain them")
+    return upsampled_tryon(run.output, run.warped, run.comp, run.grid, big["cloth"], big["cloth_mask"])
 
 
 @torch.no_grad()
@@ -180,10 +177,8 @@ def _unpaired_pass(ds: VitonDataset, models: LoadedModels, cfg: EvaluateConfig, 
         if low_ds is not None:
             out, wcloth, wmask = _full_size_outputs(models, _unpaired_batch(low_ds, idx), batch)
         else:
-            person = person_input(batch)
-            warped = models.warp(torch.cat([person, cloth_input(batch)], 1).to(models.device)).float().cpu()
-            wcloth, wmask = warped[:, :3], (warped[:, 3:4] > 0.5).float()
-            out = _tom(models, person, wcloth, wmask)
+            run = run_models(models, person_input(batch), cloth_input(batch))
+            out, wcloth, wmask = run.output, run.warped, run.mask
         outputs = systems_for(batch, out, wcloth, wmask)
         real = inception(_uint8(batch["image"]).to(models.device)).double().cpu()
         for s in SYSTEMS:

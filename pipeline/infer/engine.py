@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import cv2
 import numpy as np
@@ -22,7 +22,7 @@ from PIL import Image
 from pipeline.augment.letterbox import letterbox
 from pipeline.categories import UPPER_BODY
 from pipeline.infer import fullres
-from pipeline.infer.models import LoadedModels, environment, load_models
+from pipeline.infer.models import LoadedModels, ModelRun, environment, load_models, run_models
 from pipeline.infer.prepare import Annotator, PreparedPair, crop_box
 from pipeline.infer.types import EngineConfig, TryOnError, TryOnResult
 from pipeline.io.images import ImageRejected, load_image
@@ -49,11 +49,6 @@ def _open(img: ImageLike, what: str) -> Image.Image:
         raise TryOnError("unreadable_image", f"the {what} image {img} cannot be read ({exc})") from exc
 
 
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    """[3, H, W] in [-1, 1] -> HxWx3 uint8 (in numpy: torch's thread pool costs more than the work on a busy CPU)."""
-    return np.clip((x.detach().float().cpu().numpy().transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
-
-
 def _map_back(arr: np.ndarray, size_hw: tuple[int, int], out_wh: tuple[int, int], interp: int) -> np.ndarray:
     """Crop the letterbox of an ``out_wh`` picture out of ``arr`` (at ``size_hw``) and resize it to ``out_wh``."""
     left, top, right, bottom = crop_box(out_wh, size_hw)
@@ -66,23 +61,6 @@ def annotation_settings(config: EngineConfig, recorded: dict[str, Any] | None) -
     recorded = recorded or {}
     given = {"pose": config.pose, "parse": config.parse, "agnostic": config.agnostic, "cloth_mask": config.cloth_mask}
     return {k: {**dict(recorded.get(k) or {}), **dict(v)} for k, v in given.items()}
-
-
-class ModelRun(NamedTuple):
-    """What the GMM and TOM gave for a batch (or, from :meth:`item`, one pair): tensors at the model size."""
-
-    output: torch.Tensor  # [B, 3, H, W] try-on image in [-1, 1]
-    warped: torch.Tensor  # [B, 3, H, W] warped cloth in [-1, 1]
-    mask: torch.Tensor  # [B, 1, H, W] warped mask in {0, 1}
-    grid: torch.Tensor | None  # [B, 2, H, W] the warp's sampling grid; None from models exported without it
-    comp: torch.Tensor | None  # [B, 1, H, W] the TOM's composition mask; None from models exported without it
-    timings: dict[str, float]  # seconds per step for the whole batch
-
-    def item(self, k: int, share: int = 1) -> "ModelRun":
-        """Pair ``k`` of the batch, with the batch's timings divided by ``share``."""
-        pick = lambda t: None if t is None else t[k]  # noqa: E731
-        return ModelRun(self.output[k], self.warped[k], self.mask[k], pick(self.grid), pick(self.comp),
-                        {s: v / share for s, v in self.timings.items()})
 
 
 class TryOnEngine:
@@ -137,23 +115,10 @@ class TryOnEngine:
         with self._annotate_lock:
             return self.annotator.prepare(p, g, self.size, self.config.annotate_height, category, self.categories)
 
-    @torch.no_grad()
     def run_models(self, person: torch.Tensor, cloth: torch.Tensor) -> ModelRun:
-        """Batched GMM then TOM on model-size inputs."""
-        device = self.models.device
-        person, cloth = person.to(device), cloth.to(device)
+        """Batched GMM then TOM on model-size inputs (:func:`~pipeline.infer.models.run_models`, under the model lock)."""
         with self._model_lock:
-            t0 = time.perf_counter()
-            warped = self.models.warp(torch.cat([person, cloth], dim=1)).to(device)
-            t1 = time.perf_counter()
-            # The warp stage thresholds the warped mask the same way for the TOM's training data.
-            wcloth, wmask = warped[:, :3], (warped[:, 3:4] > 0.5).float()
-            out = self.models.tom(torch.cat([person, wcloth, wmask], dim=1))
-            t2 = time.perf_counter()
-        # Models registered before the grid and composition mask were exported give 4 and 3 channels.
-        grid = warped[:, 4:6].cpu() if warped.shape[1] >= 6 else None
-        comp = out[:, 3:4].cpu() if out.shape[1] >= 4 else None
-        return ModelRun(out[:, :3].cpu(), wcloth.cpu(), wmask.cpu(), grid, comp, {"gmm": t1 - t0, "tom": t2 - t1})
+            return run_models(self.models, person, cloth)
 
     def _full_resolution(self, pair: PreparedPair, run: ModelRun) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(image, warped cloth, warped mask) in the photo's frame at its own scale, or None when the
@@ -164,7 +129,7 @@ class TryOnEngine:
         frame = fullres.frame_size((w, h), self.size)
         cloth = letterbox(pair.garment_rgb, (frame[1], frame[0]), "white")  # as the model's input was framed
         warped, wmask = fullres.warp_garment(cloth, pair.garment_mask, run.grid)
-        image = fullres.compose(_to_uint8(run.output), _to_uint8(run.warped), run.comp[0].numpy(), warped, wmask,
+        image = fullres.compose(fullres.to_uint8(run.output), fullres.to_uint8(run.warped), run.comp[0].numpy(), warped, wmask,
                                 fullres.Detail(self.config.detail))
         return image, np.clip(warped + 0.5, 0, 255).astype(np.uint8), (wmask * 255 + 0.5).astype(np.uint8)
 
@@ -185,8 +150,8 @@ class TryOnEngine:
             mask = _map_back(full[2], frame, (w, h), cv2.INTER_AREA)
             resolution = "full"
         else:
-            image = _map_back(_to_uint8(run.output), self.size, (w, h), cv2.INTER_CUBIC)
-            warped = _map_back(_to_uint8(run.warped), self.size, (w, h), cv2.INTER_CUBIC)
+            image = _map_back(fullres.to_uint8(run.output), self.size, (w, h), cv2.INTER_CUBIC)
+            warped = _map_back(fullres.to_uint8(run.warped), self.size, (w, h), cv2.INTER_CUBIC)
             mask = _map_back((run.mask[0].numpy() * 255).astype(np.uint8), self.size, (w, h), cv2.INTER_LINEAR)
             resolution = "model" if not self.config.full_resolution else "model (the loaded models export no sampling grid)"
         if self.config.paste_back:

@@ -33,7 +33,6 @@ import torch
 import torch.nn.functional as F
 
 
-
 class Detail(str, Enum):
     """How the full-resolution garment joins the upsampled try-on (see the module docstring)."""
 
@@ -73,9 +72,8 @@ def warp_garment(cloth: np.ndarray, garment_mask: np.ndarray, grid: torch.Tensor
     was) and its mask (0/255, the same letterbox at any size) warped by ``grid`` [2, h, w] at the frame's
     size: (HxWx3 float32 in [0, 255], HxW float32 in [0, 1])."""
     fh, fw = cloth.shape[:2]
-    frame_hw = (fh, fw)
     mask = cv2.resize(garment_mask, (fw, fh), interpolation=cv2.INTER_LINEAR) if garment_mask.shape[:2] != (fh, fw) else garment_mask
-    g = upsample_grid(grid, frame_hw)
+    g = upsample_grid(grid, (fh, fw))
     warped = sample(cloth, g).astype(np.float32)
     warped_mask = sample(mask, g).astype(np.float32) / 255.0
     return warped, warped_mask
@@ -109,8 +107,8 @@ def compose(output: np.ndarray, warped_low: np.ndarray, comp: np.ndarray, warped
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def _uint8(x: torch.Tensor) -> np.ndarray:
-    """[C, H, W] in [-1, 1] -> HxWxC uint8."""
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """[C, H, W] in [-1, 1] -> HxWxC uint8 (in numpy: torch's thread pool costs more than the work on a busy CPU)."""
     return np.clip((x.detach().float().cpu().numpy().transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -124,9 +122,8 @@ def upsampled_tryon(output: torch.Tensor, warped_low: torch.Tensor, comp: torch.
     images, warps, masks = [], [], []
     for k in range(output.shape[0]):
         mask = (cloth_mask[k, 0].detach().cpu().numpy() * 255 + 0.5).astype(np.uint8)
-        warped, wmask = warp_garment(_uint8(cloth[k]), mask, grid[k].cpu())
-        out = compose(_uint8(output[k]).astype(np.float32), _uint8(warped_low[k]).astype(np.float32),
-                      comp[k, 0].detach().cpu().numpy(), warped, wmask, detail)
+        warped, wmask = warp_garment(to_uint8(cloth[k]), mask, grid[k].cpu())
+        out = compose(to_uint8(output[k]), to_uint8(warped_low[k]), comp[k, 0].detach().cpu().numpy(), warped, wmask, detail)
         images.append(torch.from_numpy(out.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1))
         warps.append(torch.from_numpy(warped / 127.5 - 1.0).permute(2, 0, 1))
         masks.append(torch.from_numpy((wmask > 0.5).astype(np.float32))[None])

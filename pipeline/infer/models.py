@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -51,6 +52,45 @@ class LoadedModels:
     metadata: dict[str, Any] = field(default_factory=dict)
     # The annotation settings the TOM's training data was made with (its meta.json), None when it records none.
     annotation: dict[str, Any] | None = None
+
+
+class ModelRun(NamedTuple):
+    """What the GMM and TOM gave for a batch (or, from :meth:`item`, one pair): tensors at the model size, on the CPU."""
+
+    output: torch.Tensor  # [B, 3, H, W] try-on image in [-1, 1]
+    warped: torch.Tensor  # [B, 3, H, W] warped cloth in [-1, 1]
+    mask: torch.Tensor  # [B, 1, H, W] warped mask in {0, 1}
+    grid: torch.Tensor | None  # [B, 2, H, W] the warp's sampling grid; None from models exported without it
+    comp: torch.Tensor | None  # [B, 1, H, W] the TOM's composition mask; None from models exported without it
+    timings: dict[str, float]  # seconds per step for the whole batch
+
+    def item(self, k: int, share: int = 1) -> "ModelRun":
+        """Pair ``k`` of the batch, with the batch's timings divided by ``share``."""
+        pick = lambda t: None if t is None else t[k]  # noqa: E731
+        return ModelRun(self.output[k], self.warped[k], self.mask[k], pick(self.grid), pick(self.comp),
+                        {s: v / share for s, v in self.timings.items()})
+
+
+@torch.no_grad()
+def run_models(models: LoadedModels, person: torch.Tensor, cloth: torch.Tensor) -> ModelRun:
+    """GMM then TOM on a batch of model-size inputs (person representation, cloth and its mask).
+
+    The output channels are split as :mod:`pipeline.train.export` lays them out; models registered
+    before the grid and the composition mask were exported give 4 and 3 channels, and None for those.
+    """
+    from pipeline.train.export import TOM_CHANNELS, WARP_CHANNELS
+
+    person, cloth = person.to(models.device), cloth.to(models.device)
+    t0 = time.perf_counter()
+    warped = models.warp(torch.cat([person, cloth], dim=1)).to(models.device)
+    t1 = time.perf_counter()
+    # The warp stage thresholds the warped mask the same way for the TOM's training data.
+    wcloth, wmask = warped[:, :3], (warped[:, 3:4] > 0.5).float()
+    out = models.tom(torch.cat([person, wcloth, wmask], dim=1))
+    t2 = time.perf_counter()
+    grid = warped[:, 4:6].float().cpu() if warped.shape[1] >= WARP_CHANNELS else None
+    comp = out[:, 3:4].float().cpu() if out.shape[1] >= TOM_CHANNELS else None
+    return ModelRun(out[:, :3].float().cpu(), wcloth.float().cpu(), wmask.cpu(), grid, comp, {"gmm": t1 - t0, "tom": t2 - t1})
 
 
 def pick_device(name: str) -> torch.device:
@@ -107,31 +147,30 @@ def _torch_folders(model: str, gmm_model: str) -> tuple[Path, Path] | None:
 
 
 def _load_torch_folders(gmm_dir: Path, tom_dir: Path, device: torch.device) -> tuple[Fn, Fn, dict[str, Any], dict[str, Any] | None]:
+    """(GMM, TOM, metadata with the recorded categories, the recorded annotation settings)."""
     from pipeline.train.export import GMMExport, TOMExport
     from pipeline.train.model_io import load_model
 
     gmm = GMMExport(load_model(gmm_dir, "gmm", device)).eval()  # type: ignore[arg-type]
     tom = TOMExport(load_model(tom_dir, "tom", device)).eval()  # type: ignore[arg-type]
-    return gmm, tom, {"tom": str(tom_dir), "gmm": str(gmm_dir), **_categories_from(tom_dir / "meta.json")}, _annotation_from(tom_dir / "meta.json")
+    categories, annotation = _recorded(tom_dir / "meta.json")
+    return gmm, tom, {"tom": str(tom_dir), "gmm": str(gmm_dir), **categories}, annotation
 
 
-def _categories_from(meta_path: Path) -> dict[str, Any]:
-    """``{"categories": [...]}`` as the training stage recorded them in ``meta.json``; {} when it did not."""
-    try:
-        recorded = json.loads(meta_path.read_text(encoding="utf-8")).get("categories")
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return {"categories": [str(c) for c in recorded]} if isinstance(recorded, list) and recorded else {}
-
-
-def _annotation_from(meta_path: Path) -> dict[str, Any] | None:
-    """The annotation settings a training stage recorded in ``meta.json``; None when it recorded none."""
+def _recorded(meta_path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """What the training stage recorded in ``meta.json``: ``{"categories": [...]}`` ({} when none) and the
+    annotation settings (None when none), read in one pass."""
     from pipeline.dataset.annotation_record import valid_record
 
     try:
-        return valid_record(json.loads(meta_path.read_text(encoding="utf-8")).get("annotation"))
-    except (OSError, ValueError, AttributeError):
-        return None
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}, None
+    if not isinstance(meta, dict):
+        return {}, None
+    categories = meta.get("categories")
+    found = {"categories": [str(c) for c in categories]} if isinstance(categories, list) and categories else {}
+    return found, valid_record(meta.get("annotation"))
 
 
 def mlflow_client(tracking_uri: str = "") -> Any | None:
@@ -217,7 +256,7 @@ def _load_registered(cfg: EngineConfig, client: Any, tom_uri: str, device: torch
         loaded[kind] = _eager_twin(client, v.run_id, kind, exported, device)
     try:
         local = client.download_artifacts(tom_v.run_id, "model_folder/meta.json", tempfile.mkdtemp(prefix="vton-meta-"))
-        categories, annotation = _categories_from(Path(local)), _annotation_from(Path(local))
+        categories, annotation = _recorded(Path(local))
     except Exception:  # noqa: BLE001 - a run without the file: the default category and annotation
         categories, annotation = {}, None
     size = cfg.size or _run_size(client, tom_v.run_id) or DEFAULT_SIZE
@@ -252,9 +291,9 @@ def _load_onnx_folder(folder: Path, cfg: EngineConfig) -> LoadedModels:
     size = cfg.size or tuple(manifest["size"])
     if tuple(manifest["size"]) != tuple(size):
         raise ValueError(f"the ONNX models in {folder} were exported at {manifest['size']}, not {list(size)}; re-export with --size")
-    meta = {"onnx": str(folder), **{k: v for k, v in manifest.items() if k in ("tom", "gmm", "opset", "categories")}}
     from pipeline.dataset.annotation_record import valid_record
 
+    meta = {"onnx": str(folder), **{k: v for k, v in manifest.items() if k in ("tom", "gmm", "opset", "categories")}}
     return LoadedModels(OnnxFn(folder / GMM_ONNX, cfg.threads), OnnxFn(folder / TOM_ONNX, cfg.threads),
                         (int(size[0]), int(size[1])), torch.device("cpu"), meta, valid_record(manifest.get("annotation")))
 
