@@ -17,6 +17,10 @@ training pairs (``--tune-pairs``): nothing is chosen on the test split that is r
   python benchmarks/bench_viton.py ../shared/data/viton256 --budget-min 110
   python benchmarks/bench_viton.py ../shared/data/viton256 --budget-min 8 --limit 600   # smoke run
   python benchmarks/bench_viton.py DATA --device cuda --budget-min 9 --gpu-recipe
+  python benchmarks/bench_viton.py ../shared/data/viton256 --epochs 3 3 --annotation-epochs 4 6   # the shipped recipe
+
+``--epochs`` replaces the time budget with fixed epoch counts, so that a run is reproducible on any
+machine; ``--annotation-epochs`` also trains the learned parser and the pose refiner on the same data.
 """
 
 from __future__ import annotations
@@ -81,6 +85,15 @@ def recipe(args: argparse.Namespace) -> dict[str, Any]:
     tom["model"] = {**tom["model"], **REAL_TOM_MODEL, "ngf": 64 if gpu else 32}
     tom["discriminator"] = {**tom["discriminator"], "ndf": 64 if gpu else 16}
     tom["loss_weights"] = {**tom["loss_weights"], **(CPU_TOM_WEIGHTS if not gpu else GPU_TOM_VGG_WEIGHTS)}
+    if args.epochs:
+        # Fixed epochs, no budget: the same steps and the same linear decay on every machine.
+        gmm.update(epochs=args.epochs[0], time_budget_s=0)
+        tom.update(epochs=args.epochs[1], time_budget_s=0)
+    if args.annotation_epochs:
+        params["train_parse"].update(dataset="data/import_data", val_split="tune", epochs=args.annotation_epochs[0],
+                                     threads=args.threads, device=args.device, mlflow_experiment="bench-viton")
+        params["train_pose_refine"].update(dataset="data/import_data", val_split="tune", epochs=args.annotation_epochs[1],
+                                           batch_size=64, threads=args.threads, workers=2, mlflow_experiment="bench-viton")
     if args.limit_train:
         gmm["limit_train"] = tom["limit_train"] = args.limit_train
     if args.gmm_weights:
@@ -168,6 +181,10 @@ def main() -> None:
     parser.add_argument("--tom-only", action="store_true",
                         help="ablations: reuse the work folder's data, GMM and warp; train the TOM alone (its budget share "
                         "becomes the whole budget) and evaluate on --eval-split")
+    parser.add_argument("--epochs", type=int, nargs=2, metavar=("GMM", "TOM"), default=None,
+                        help="fixed epochs for the GMM and the TOM instead of the time budget (reproducible runs)")
+    parser.add_argument("--annotation-epochs", type=int, nargs=2, metavar=("PARSE", "REFINE"), default=None,
+                        help="also train the learned parser and the pose refiner for these many epochs, after evaluate")
     parser.add_argument("--eval-split", default="test", help="split evaluate scores (ablations: tune, to keep test unseen)")
     args = parser.parse_args()
 
@@ -190,6 +207,10 @@ def main() -> None:
               else ["train_gmm", "warp", "train_tom", "evaluate"])
     if not (args.skip_import or args.tom_only or args.gmm_only):
         stages.insert(0, "import_data")
+    if args.annotation_epochs and not (args.tom_only or args.gmm_only):
+        for stale in ("data/train_parse", "data/train_pose_refine"):
+            subprocess.run(["rm", "-rf", str(work / stale)], check=True)
+        stages += ["train_parse", "train_pose_refine"]
     for stage in stages:
         print(f"running {stage} ...", flush=True)
         seconds[stage] = run_stage(stage, work, env)
