@@ -192,6 +192,7 @@ def test_health_reports_the_loaded_model(client: httpx.Client) -> None:
     assert head.status_code == 200 and head.content == b""
     body = client.get("/api/v1/health").json()
     assert body["status"] == "ok" and body["model_loaded"] is True
+    assert body["model_source"] == "explicit" and Path(body["model"]).name.startswith("bundle")  # which model answers
     assert body["gpu_available"] == torch.cuda.is_available()
     assert body["version"] and body["queue_capacity"] == 8
 

@@ -158,7 +158,7 @@ def test_missing_model_says_how_to_get_one(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.chdir(tmp_path)  # no mlflow.db, no data/train_tom/model here
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     with pytest.raises(ModelNotFound, match="dvc repro train_tom"):
-        TryOnEngine.load(EngineConfig(model=""))
+        TryOnEngine.load(EngineConfig(model="", shipped_model=str(tmp_path / "no-release")))
     assert not (tmp_path / "mlflow.db").exists()  # looking must not create a store
     with pytest.raises(ModelNotFound, match="--model PATH"):
         load_models(EngineConfig(model=str(tmp_path)))

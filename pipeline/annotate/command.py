@@ -11,6 +11,11 @@ else its outline. Pictures that cannot be used are listed in DATA/failures.csv w
 and the reason; the rest are written. A second run skips what is already there.
 `vton validate DATA` checks the result.
 
+The learned parser and the pose refiner are chosen in this order: --parse-model / --pose-refiner;
+the pipeline's own (data/train_parse/model, data/train_pose_refine/model); the ones shipped in
+models/viton256 (trained on VITON's thigh-cut photos: on full-body photos the offline parser is
+better, docs/annotation.md). --offline-parser uses neither. The summary line says which ran.
+
 Exit status: 0 when at least one person was annotated, 1 when none was, 2 for wrong usage.
 """
 
@@ -42,6 +47,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="parse with this train_parse model folder (parse.backend: learned) instead of the offline parser")
     parser.add_argument("--pose-refiner", type=Path, default=None,
                         help="move elbows, wrists and hips with this train_pose_refine model folder (pose.refiner_model)")
+    parser.add_argument("--offline-parser", action="store_true",
+                        help="parse with the offline MediaPipe parser and no refiner, not the pipeline's or shipped models")
+
+
+PIPELINE_PARSER, PIPELINE_REFINER = Path("data/train_parse/model"), Path("data/train_pose_refine/model")
+
+
+def annotation_models(parse_model: Path | None, pose_refiner: Path | None, offline: bool,
+                      shipped_root: Path | None = None) -> tuple[Path | None, Path | None, str]:
+    """(parser folder, refiner folder, where they came from): the given ones, else the pipeline's own, else the shipped ones."""
+    if offline:
+        return None, None, "the offline parser, no refiner (--offline-parser)"
+    if parse_model is not None or pose_refiner is not None:
+        return parse_model, pose_refiner, "the models given on the command line"
+    if (PIPELINE_PARSER / "parser.onnx").is_file():
+        refiner = PIPELINE_REFINER if (PIPELINE_REFINER / "refiner.onnx").is_file() else None
+        return PIPELINE_PARSER, refiner, f"the pipeline's own ({PIPELINE_PARSER}{', ' + str(refiner) if refiner else ''})"
+    from pipeline.shipped_model import USE_NOTE, find_shipped
+
+    shipped = find_shipped(shipped_root)
+    if shipped is not None and shipped.parser is not None:
+        return shipped.parser, shipped.pose_refiner, f"the shipped parser and refiner in {shipped.root} ({USE_NOTE})"
+    return None, None, "the offline parser (no learned parser found)"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,10 +86,11 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"vton annotate: {flag} {path} does not exist\n")
             return 2
     try:
+        parse_model, pose_model, chosen = annotation_models(args.parse_model, args.pose_refiner, args.offline_parser)
         cfg = AnnotateConfig(persons=args.persons, garments=args.garments, pairs=args.pairs, categories=args.categories,
                              category=args.category, out=args.out, split=args.split, workers=args.workers,
-                             size=(int(args.size[0]), int(args.size[1])), parse=learned_parse(args.parse_model),
-                             pose=refiner_pose(args.pose_refiner))
+                             size=(int(args.size[0]), int(args.size[1])), parse=learned_parse(parse_model),
+                             pose=refiner_pose(pose_model))
         report = annotate_folder(cfg)
     except (ValueError, FileNotFoundError) as exc:
         sys.stderr.write(f"vton annotate: {exc}\n")
@@ -71,5 +100,5 @@ def run(args: argparse.Namespace) -> int:
         return 1
     people = report.written.get("agnostic", 0) + report.reused.get("agnostic", 0)
     sys.stdout.write(f"annotated {people} persons, {report.pairs} pairs into {args.out}; "
-                     f"{len(report.failures)} failures listed in {args.out / 'failures.csv'}\n")
+                     f"{len(report.failures)} failures listed in {args.out / 'failures.csv'}; parsed with {chosen}\n")
     return 0 if people else 1

@@ -256,8 +256,9 @@ def create_app(config: ApiConfig | None = None, engine_factory: EngineFactory | 
         loaded = state.engine is not None
         if not loaded:
             response.status_code = 503
-        return HealthResponse(status="ok" if loaded else "degraded", model_loaded=loaded,
-                              gpu_available=torch.cuda.is_available(), version=state.version,
+        meta = state.engine.models.metadata if loaded else {}
+        return HealthResponse(status="ok" if loaded else "degraded", model_loaded=loaded, model=meta.get("model"),
+                              model_source=meta.get("model_source"), gpu_available=torch.cuda.is_available(), version=state.version,
                               queue_in_flight=state.pool.in_flight, queue_capacity=state.pool.capacity,
                               detail=None if loaded else state.load_error)
 

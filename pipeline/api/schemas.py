@@ -46,6 +46,8 @@ class TryOnResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"] = Field(description="degraded while no model is loaded")
     model_loaded: bool
+    model: str | None = Field(None, description="which model answers: a models:/ URI, a folder, or the shipped model")
+    model_source: str | None = Field(None, description="why that one: explicit, registered, pipeline or shipped")
     gpu_available: bool
     version: str
     queue_in_flight: int = Field(description="try-ons running or waiting now")

@@ -51,3 +51,18 @@ def valid_record(record: Any) -> dict[str, Any] | None:
     if not isinstance(record, dict) or not all(isinstance(record.get(s), dict) for s in SECTIONS):
         return None
     return record
+
+
+# Settings that name a model folder, per section: a release folder records them relative to itself.
+MODEL_PATHS = (("parse", "learned_model"), ("pose", "refiner_model"))
+
+
+def resolve_model_paths(record: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``record`` with relative model folders (``parse.learned_model``, ``pose.refiner_model``) that exist
+    under ``base`` made absolute; other values, absolute paths and empty ones are kept as they are."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in record.items()}
+    for section, key in MODEL_PATHS:
+        value = out[section].get(key)
+        if value and not Path(value).is_absolute() and (base / value).exists():
+            out[section][key] = str((base / value).resolve())
+    return out

@@ -131,6 +131,9 @@ def _torch_folders(model: str, gmm_model: str) -> tuple[Path, Path] | None:
     if not path.is_dir():
         return None
     if (path / "tom" / "model.pt").is_file():
+        from pipeline.shipped_model import verify
+
+        verify(path)  # a release folder's SHA256SUMS, when it has one
         tom = path / "tom"
         gmm = Path(gmm_model) if gmm_model else path / "gmm"
     elif (path / "model.pt").is_file():
@@ -154,6 +157,11 @@ def _load_torch_folders(gmm_dir: Path, tom_dir: Path, device: torch.device) -> t
     gmm = GMMExport(load_model(gmm_dir, "gmm", device)).eval()  # type: ignore[arg-type]
     tom = TOMExport(load_model(tom_dir, "tom", device)).eval()  # type: ignore[arg-type]
     categories, annotation = _recorded(tom_dir / "meta.json")
+    if annotation is not None:
+        from pipeline.dataset.annotation_record import resolve_model_paths
+
+        # A release folder names its parser and refiner relative to itself (models/viton256/parser).
+        annotation = resolve_model_paths(annotation, tom_dir.parent)
     return gmm, tom, {"tom": str(tom_dir), "gmm": str(gmm_dir), **categories}, annotation
 
 
@@ -312,9 +320,14 @@ def load_models(cfg: EngineConfig) -> LoadedModels:
     if source and Path(source).is_dir() and (Path(source) / ONNX_MANIFEST).is_file():
         if cfg.backend != "onnx":
             raise ValueError(f"{source} holds ONNX models; use backend onnx (--backend onnx)")
-        return _load_onnx_folder(Path(source), cfg)
+        exported = _load_onnx_folder(Path(source), cfg)
+        exported.metadata.update(model_source="explicit", model=source)
+        return exported
     device = pick_device(cfg.device) if cfg.backend == "torch" else torch.device("cpu")
     models: LoadedModels | None = None
+    # Which model answers, in order: the one asked for, the pipeline's own (registered, else its
+    # last trained folder), the one shipped with the project.
+    chosen, described = "explicit", source
     if source.startswith("models:/") or not source:
         client = mlflow_client(cfg.tracking_uri)
         if source:
@@ -322,11 +335,18 @@ def load_models(cfg: EngineConfig) -> LoadedModels:
                 raise ModelNotFound(f"{source}: there is no MLflow store yet; {_HOW_TO_GET}")
             models = _load_registered(cfg, client, source, device)
         elif client is not None and client.search_model_versions(f"name = '{cfg.registered_tom}'"):
+            chosen = "registered"
             models = _load_registered(cfg, client, f"models:/{cfg.registered_tom}/latest", device)
         elif (DEFAULT_TOM_DIR / "model.pt").is_file():
-            source = str(DEFAULT_TOM_DIR)
+            chosen, source = "pipeline", str(DEFAULT_TOM_DIR)
         else:
-            raise ModelNotFound(f"no try-on model found (no registered {cfg.registered_tom!r} model, no {DEFAULT_TOM_DIR}); {_HOW_TO_GET}")
+            from pipeline.shipped_model import find_shipped
+
+            shipped = find_shipped(cfg.shipped_model or None)
+            if shipped is None:
+                raise ModelNotFound(f"no try-on model found (no registered {cfg.registered_tom!r} model, no {DEFAULT_TOM_DIR}, "
+                                    f"no shipped model in {cfg.shipped_model or 'models/viton256'}); {_HOW_TO_GET}")
+            chosen, source, described = "shipped", str(shipped.root), shipped.describe()
     if models is None:
         folders = _torch_folders(source, cfg.gmm_model)
         if folders is None:
@@ -337,6 +357,8 @@ def load_models(cfg: EngineConfig) -> LoadedModels:
             log.warning("model folder does not record its size, using the default", folder=folders[1], size=DEFAULT_SIZE)
             size = DEFAULT_SIZE
         models = LoadedModels(gmm, tom, size, device, meta, annotation)
+    models.metadata["model_source"] = chosen
+    models.metadata["model"] = described or models.metadata.get("tom", "")
     if cfg.backend == "onnx":
         from pipeline.infer.onnx_export import export_onnx
 

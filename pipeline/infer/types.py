@@ -22,7 +22,7 @@ class EngineConfig:
     a model folder or ``model.pt`` file written by the training stages (the TOM's, or a bundle
     folder holding ``gmm/`` and ``tom/``), a folder written by ``vton export-onnx``, or ``""``
     for the latest registered ``registered_tom`` model in the default MLflow store (falling back
-    to ``data/train_tom/model``). ``gmm_model`` works the same way for the warping module; empty
+    to ``data/train_tom/model``, then to the shipped ``shipped_model``). ``gmm_model`` works the same way for the warping module; empty
     means "next to the TOM": the bundle's ``gmm/``, the sibling ``train_gmm/model`` folder, or the
     latest registered ``registered_gmm`` model when the TOM came from the registry.
     ``size`` = (height, width) the models run at; None reads it from the model's metadata.
@@ -36,6 +36,8 @@ class EngineConfig:
     device: str = "auto"
     size: tuple[int, int] | None = None
     annotate_height: int | None = None
+    # The release folder used when there is neither an explicit nor a pipeline model ("": models/viton256).
+    shipped_model: str = ""
     registered_tom: str = "vton-tom"
     registered_gmm: str = "vton-gmm"
     tracking_uri: str = ""  # empty: the project's store (MLFLOW_TRACKING_URI or ./mlflow.db)

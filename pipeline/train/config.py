@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,9 @@ class TrainConfig:
     vgg_scale: float = 1.0
     discriminator: dict[str, Any] = field(default_factory=dict)
     registered_model_name: str = ""
+    # A saved model folder (or a release folder such as models/viton256) whose weights this run starts
+    # from instead of a random initialisation; None trains from scratch. pipeline.train.init_weights.
+    init_from: str | None = None
     mlflow_experiment: str = "vesaki-vton"  # empty: no MLflow run
     log_model: bool = True
 
@@ -83,6 +87,8 @@ class TrainConfig:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.init_from is not None and not Path(self.init_from).is_dir():
+            raise ValueError(f"init_from {self.init_from!r} is not a folder (a saved model folder, or null to train from scratch)")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (tuples as lists)."""

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from pipeline.models.gmm import GMM, GMMConfig, warp
 from pipeline.models.losses import GMMLossWeights, gmm_loss
 from pipeline.train.config import TrainConfig
+from pipeline.train.init_weights import load_initial_weights
 from pipeline.train.inputs import CLOTH_CHANNELS, PERSON_CHANNELS, cloth_input, person_input, worn_cloth
 from pipeline.train.loop import StepContext, TrainTask
 
@@ -33,7 +34,10 @@ class GMMTask(TrainTask):
         self.weights = GMMLossWeights.from_dict(cfg.loss_weights)
 
     def create_modules(self) -> dict[str, nn.Module]:
-        return {"gmm": GMM(self.model_cfg)}
+        gmm = GMM(self.model_cfg)
+        if self.cfg.init_from:
+            load_initial_weights(gmm, self.cfg.init_from, "gmm", self.model_cfg)
+        return {"gmm": gmm}
 
     def _forward(self, gmm: nn.Module, batch: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         grid, theta, flow = gmm(person_input(batch), cloth_input(batch), return_flow=True)

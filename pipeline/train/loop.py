@@ -264,6 +264,11 @@ class Trainer:
         self.history_csv, self.samples_dir, self.sink = history_csv, samples_dir, sink
         self.fingerprint = {"params": cfg.trajectory_hash(), "data": dataset_fingerprint(train_set),
                             "code": code_fingerprint(), "world": dist.world_size}
+        if cfg.init_from:
+            # The starting weights shape the run as much as the params: other weights, other run.
+            from pipeline.train.init_weights import saved_model_file
+
+            self.fingerprint["init"] = files_fingerprint([saved_model_file(cfg.init_from, task.main_module)])
 
     # -- setup ------------------------------------------------------------------------------
     def _build(self) -> StepContext:

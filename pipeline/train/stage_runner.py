@@ -92,7 +92,9 @@ def run_training_stage(kind: str, cfg: TrainConfig, paths: StagePaths, warped_ro
                              # What the engine may try on with this model (it refuses other categories).
                              "categories": sorted({p.category for p in getattr(train_set, "pairs", [])}),
                              # How the training data was annotated, so inference annotates the same way.
-                             "annotation": annotation})
+                             "annotation": annotation,
+                             # Fine-tuned from these weights (None: from scratch).
+                             "init_from": cfg.init_from})
             metrics = _final_metrics(result, train_set, val_set, cfg, time.perf_counter() - started)
             write_json(paths.metrics_json, metrics)
             if paths.headline_json is not None:

@@ -13,6 +13,7 @@ from pipeline.models.repaint import blend, soft_region
 from pipeline.models.tom import TOM, TOMConfig, TOMOutput
 from pipeline.train.config import TrainConfig
 from pipeline.train.distributed import unwrap
+from pipeline.train.init_weights import load_initial_weights
 from pipeline.train.inputs import PERSON_CHANNELS, person_input
 from pipeline.train.loop import StepContext, TrainTask
 
@@ -61,7 +62,10 @@ class TOMTask(TrainTask):
                             mask_target=cfg.mask_target)
 
     def create_modules(self) -> dict[str, nn.Module]:
-        modules: dict[str, nn.Module] = {"tom": TOM(self.model_cfg)}
+        tom = TOM(self.model_cfg)
+        if self.cfg.init_from:
+            load_initial_weights(tom, self.cfg.init_from, "tom", self.model_cfg)
+        modules: dict[str, nn.Module] = {"tom": tom}
         if self.disc_cfg is not None:
             modules["disc"] = MultiScaleDiscriminator(self.disc_cfg)
         return modules

@@ -52,7 +52,7 @@ async function loadHealth() {
   try {
     const resp = await fetch("/api/v1/health");
     const body = await resp.json();
-    el.textContent = body.model_loaded ? `model ready (v${body.version})` : `no model: ${body.detail || ""}`;
+    el.textContent = body.model_loaded ? `model ready: ${body.model || "?"} (v${body.version})` : `no model: ${body.detail || ""}`;
     el.className = "health " + (body.model_loaded ? "ok" : "bad");
   } catch (e) {
     el.textContent = "the server cannot be reached";
