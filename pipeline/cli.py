@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tryon": ("pipeline.infer.command", "dress a person in a garment (one pair or a folder)"),
     "weights": ("pipeline.weights_command", "list the packaged pretrained weights, or fetch optional ones (VGG19, torchvision AlexNet/VGG16, Inception)"),
     "export-onnx": ("pipeline.infer.export_command", "export the try-on models to ONNX and verify them"),
+    "promote": ("pipeline.infer.promote_command", "mark registered model versions as the ones to serve (alias champion)"),
 }
 
 

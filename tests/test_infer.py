@@ -239,8 +239,21 @@ def test_registered_models_load_by_uri_and_by_default(bundle: Path, garment: Pat
     with torch.no_grad():
         assert torch.equal(models.tom(x), reference.tom(x))
     monkeypatch.chdir(tmp_path)
-    default = load_models(EngineConfig(model="", device="cpu"))  # latest registered in the default store
-    assert default.metadata["tom"] == "models:/vton-tom/1"
+    # The newest registered version is never the default on its own (a queued experiment may have made it) ...
+    with pytest.raises(ModelNotFound, match="marked 'champion'"):
+        load_models(EngineConfig(model="", device="cpu", shipped_model=str(tmp_path / "no-release")))
+    # ... the one the user marked is.
+    assert main(["promote", "1"]) == 0 and main(["promote", "7"]) == 1
+    default = load_models(EngineConfig(model="", device="cpu", shipped_model=str(tmp_path / "no-release")))
+    assert default.metadata["tom"] == "models:/vton-tom/1" and default.metadata["model_source"] == "registered"
+    # The workspace's own trained model comes first.
+    for kind in ("gmm", "tom"):
+        (tmp_path / "data" / f"train_{kind}").mkdir(parents=True)
+        import shutil
+
+        shutil.copytree(bundle / kind, tmp_path / "data" / f"train_{kind}" / "model")
+    workspace = load_models(EngineConfig(model="", device="cpu", size=SIZE))
+    assert workspace.metadata["model_source"] == "pipeline" and workspace.metadata["tom"] == "data/train_tom/model"
     with pytest.raises(ModelNotFound, match="not in the MLflow store"):
         load_models(EngineConfig(model="models:/vton-tom/7", tracking_uri=uri))
 

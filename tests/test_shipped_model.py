@@ -57,8 +57,8 @@ def _same_tom(a, b) -> bool:
         return torch.equal(a.tom(x), b.tom(x))
 
 
-def test_selection_order_explicit_then_registered_then_shipped(release: Path, elsewhere: Path, tmp_path: Path) -> None:
-    """Nothing of the pipeline's own: the shipped model; a registered one wins over it; an explicit one over both."""
+def test_selection_order_explicit_then_champion_then_shipped(release: Path, elsewhere: Path, tmp_path: Path) -> None:
+    """Nothing of the pipeline's own: the shipped model; the registered champion wins over it; an explicit one over both."""
     shipped = load_models(EngineConfig(device="cpu", shipped_model=str(release)))
     assert shipped.metadata["model_source"] == "shipped"
     assert "shipped model viton256" in shipped.metadata["model"] and "research use only" in shipped.metadata["model"]
@@ -74,6 +74,11 @@ def test_selection_order_explicit_then_registered_then_shipped(release: Path, el
             run.log_artifact(other / kind / "meta.json", "model_folder")
             run.log_model(wrap(load_model(other / kind, kind)), torch.rand(2, PERSON_CHANNELS + 4, *SIZE),
                           registered_model_name=f"vton-{kind}")
+    # Registered but not marked: the shipped model still answers; marked champion, the registered one does.
+    assert load_models(EngineConfig(device="cpu", shipped_model=str(release))).metadata["model_source"] == "shipped"
+    from pipeline.cli import main
+
+    assert main(["promote", "1"]) == 0
     registered = load_models(EngineConfig(device="cpu", shipped_model=str(release)))
     assert registered.metadata["model_source"] == "registered" and registered.metadata["tom"] == "models:/vton-tom/1"
     assert not _same_tom(registered, shipped)
@@ -82,7 +87,7 @@ def test_selection_order_explicit_then_registered_then_shipped(release: Path, el
     assert explicit.metadata["model_source"] == "explicit" and _same_tom(explicit, shipped)
 
 
-def test_pipeline_folder_comes_before_the_shipped_model(release: Path, elsewhere: Path) -> None:
+def test_workspace_model_comes_before_the_shipped_model(release: Path, elsewhere: Path) -> None:
     own = write_random_bundle(elsewhere / "bundle", SIZE)
     for kind in ("gmm", "tom"):
         (elsewhere / "data" / f"train_{kind}").mkdir(parents=True)

@@ -1,8 +1,8 @@
 """Serve the try-on REST API (FastAPI + uvicorn); OpenAPI docs at /docs.
 
 The model is loaded once at startup: --model (a models:/ URI, a model folder or an ONNX
-export), else the API config's engine.model, else the latest registered model, else
-data/train_tom/model, else the model shipped in models/viton256; /api/v1/health and the page
+export), else the API config's engine.model, else the workspace's data/train_tom/model, else the registered version marked
+champion (`vton promote`), else the model shipped in models/viton256; /api/v1/health and the page
 say which. Without a model the server still starts and /api/v1/health reports model_loaded: false.
 """
 

@@ -9,9 +9,9 @@ Batch:  vton tryon --persons DIR --garments DIR --output-dir OUT [--pairs pairs.
   by reason, and OUT/failures.csv lists them.
 
 --model: a registered model URI (models:/vton-tom/latest), a model folder or file written by
-training (data/train_tom/model), a folder written by `vton export-onnx`, or nothing for the
-latest registered model (falling back to data/train_tom/model, then to the model shipped in
-models/viton256). The log says which model answered.
+training (data/train_tom/model), a folder written by `vton export-onnx`, or nothing for
+the workspace's data/train_tom/model, else the registered version marked
+champion (`vton promote`), else the model shipped in models/viton256. The log says which model answered.
 
 Exit status: 0 when at least one pair was tried on, 1 when every pair failed (or the model
 could not be loaded), 2 for wrong usage.
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     many.add_argument("--batch-size", type=int, default=4, help="pairs per model call (default 4)")
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="", help="models:/<name>/<version>, a model folder/file or an ONNX folder "
-                       "(default: latest registered, else data/train_tom/model, else the shipped models/viton256)")
+                       "(default: data/train_tom/model, else the registered champion, else the shipped models/viton256)")
     model.add_argument("--gmm-model", default="", help="the warping module, when not next to the TOM")
     model.add_argument("--backend", choices=("torch", "onnx"), default="torch")
     model.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")

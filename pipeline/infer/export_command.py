@@ -23,7 +23,8 @@ log = get_logger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``vton export-onnx``."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--model", default="", help="models:/<name>/<version>, a model folder or file (default: latest registered)")
+    parser.add_argument("--model", default="", help="models:/<name>/<version>, a model folder or file "
+                        "(default: data/train_tom/model, else the registered champion, else the shipped model)")
     parser.add_argument("--gmm-model", default="", help="the warping module, when not next to the TOM")
     parser.add_argument("--output", type=Path, required=True, help="folder to write (replaced atomically)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17; grid_sample needs >= 16)")

@@ -249,11 +249,25 @@ def _eager_twin(client: Any, run_id: str | None, kind: str, exported: Any, devic
         return exported
 
 
+def _has_alias(client: Any, name: str, alias: str) -> bool:
+    """Whether registered model ``name`` has a version marked ``alias``."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_model_version_by_alias(name, alias)
+        return True
+    except MlflowException:
+        return False
+
+
 def _load_registered(cfg: EngineConfig, client: Any, tom_uri: str, device: torch.device) -> LoadedModels:
     import mlflow.pytorch
 
     tom_v = resolve_version(client, tom_uri)
-    gmm_uri = cfg.gmm_model or f"models:/{cfg.registered_gmm}/latest"
+    # The GMM that goes with it: the same alias when the TOM was named by one (vton promote marks both).
+    ref = tom_uri.rsplit("/", 1)[-1]
+    gmm_ref = ref if ref and not ref.isdigit() and ref != "latest" and _has_alias(client, cfg.registered_gmm, ref) else "latest"
+    gmm_uri = cfg.gmm_model or f"models:/{cfg.registered_gmm}/{gmm_ref}"
     if not gmm_uri.startswith("models:/"):
         raise ModelNotFound(f"a registered TOM needs a registered GMM (gmm_model={gmm_uri!r} is not a models:/ URI)")
     gmm_v = resolve_version(client, gmm_uri)
@@ -325,8 +339,9 @@ def load_models(cfg: EngineConfig) -> LoadedModels:
         return exported
     device = pick_device(cfg.device) if cfg.backend == "torch" else torch.device("cpu")
     models: LoadedModels | None = None
-    # Which model answers, in order: the one asked for, the pipeline's own (registered, else its
-    # last trained folder), the one shipped with the project.
+    # Which model answers, in order: the one asked for; the workspace's own (the outputs DVC tracks
+    # in this checkout); the registry's version the user marked (alias ``champion``: never simply the
+    # newest, which may be a queued experiment's); the one shipped with the project.
     chosen, described = "explicit", source
     if source.startswith("models:/") or not source:
         client = mlflow_client(cfg.tracking_uri)
@@ -334,18 +349,18 @@ def load_models(cfg: EngineConfig) -> LoadedModels:
             if client is None:
                 raise ModelNotFound(f"{source}: there is no MLflow store yet; {_HOW_TO_GET}")
             models = _load_registered(cfg, client, source, device)
-        elif client is not None and client.search_model_versions(f"name = '{cfg.registered_tom}'"):
-            chosen = "registered"
-            models = _load_registered(cfg, client, f"models:/{cfg.registered_tom}/latest", device)
         elif (DEFAULT_TOM_DIR / "model.pt").is_file():
             chosen, source = "pipeline", str(DEFAULT_TOM_DIR)
+        elif client is not None and _has_alias(client, cfg.registered_tom, cfg.registered_alias):
+            chosen = "registered"
+            models = _load_registered(cfg, client, f"models:/{cfg.registered_tom}/{cfg.registered_alias}", device)
         else:
             from pipeline.shipped_model import find_shipped
 
             shipped = find_shipped(cfg.shipped_model or None)
             if shipped is None:
-                raise ModelNotFound(f"no try-on model found (no registered {cfg.registered_tom!r} model, no {DEFAULT_TOM_DIR}, "
-                                    f"no shipped model in {cfg.shipped_model or 'models/viton256'}); {_HOW_TO_GET}")
+                raise ModelNotFound(f"no try-on model found (no {DEFAULT_TOM_DIR}, no registered {cfg.registered_tom!r} marked "
+                                    f"{cfg.registered_alias!r}, no shipped model in {cfg.shipped_model or 'models/viton256'}); {_HOW_TO_GET}")
             chosen, source, described = "shipped", str(shipped.root), shipped.describe()
     if models is None:
         folders = _torch_folders(source, cfg.gmm_model)

@@ -21,10 +21,11 @@ class EngineConfig:
     ``model``: a registered MLflow model URI (``models:/<name>/<version|alias|latest>``, the TOM),
     a model folder or ``model.pt`` file written by the training stages (the TOM's, or a bundle
     folder holding ``gmm/`` and ``tom/``), a folder written by ``vton export-onnx``, or ``""``
-    for the latest registered ``registered_tom`` model in the default MLflow store (falling back
-    to ``data/train_tom/model``, then to the shipped ``shipped_model``). ``gmm_model`` works the same way for the warping module; empty
-    means "next to the TOM": the bundle's ``gmm/``, the sibling ``train_gmm/model`` folder, or the
-    latest registered ``registered_gmm`` model when the TOM came from the registry.
+    for the workspace's ``data/train_tom/model``, else the ``registered_tom`` version marked
+    ``registered_alias`` in the default MLflow store (``vton promote``), else the shipped
+    ``shipped_model``. ``gmm_model`` works the same way for the warping module; empty means "next
+    to the TOM": the bundle's ``gmm/``, the sibling ``train_gmm/model`` folder, or the registered
+    ``registered_gmm`` under the TOM's alias (else its latest version).
     ``size`` = (height, width) the models run at; None reads it from the model's metadata.
     ``annotate_height``: pose/parse/agnostic run on the person letterboxed to this height (None:
     the model height, but at least 512, below which MediaPipe misses people).
@@ -40,6 +41,7 @@ class EngineConfig:
     shipped_model: str = ""
     registered_tom: str = "vton-tom"
     registered_gmm: str = "vton-gmm"
+    registered_alias: str = "champion"  # the registry's version `vton promote` marked
     tracking_uri: str = ""  # empty: the project's store (MLFLOW_TRACKING_URI or ./mlflow.db)
     onnx_dir: str = ""  # where backend=onnx exports torch models it is given (empty: a temporary folder)
     opset: int = 17
