@@ -139,10 +139,24 @@ def test_engine_reports_full_resolution_and_falls_back_for_old_exports(engine: T
     assert res_old.metadata["resolution"].startswith("model") and res_old.image.size == person.size
     # Same models, same annotation: the warped garment is sharper at full size than upsampled.
     full_w, old_w = (np.asarray(r.warped, np.float32) for r in (res, res_old))
-    inside = np.asarray(res.mask) > 200
+    inside = np.asarray(res.mask) > 20
     assert inside.mean() > 0.01
     lap = lambda a: float(np.abs(cv2.Laplacian(a.mean(axis=2), cv2.CV_32F))[inside].mean())  # noqa: E731
     assert lap(full_w) > 1.5 * lap(old_w)
+
+
+def test_returned_mask_is_where_the_garment_shows(engine: TryOnEngine) -> None:
+    """The mask is the composition mask within the warped garment: nothing outside the garment (legs, backdrop)."""
+    for full in (True, False):
+        cfg = EngineConfig(model=engine.config.model, device="cpu", full_resolution=full)
+        res = TryOnEngine(cfg, engine.models, engine.annotator).tryon(_grace(), _tee())
+        warped, mask = np.asarray(res.warped), np.asarray(res.mask).astype(np.float32) / 255
+        garment = ~(warped >= 250).all(axis=2)  # the warped garment on white
+        assert garment.mean() > 0.01
+        near = cv2.dilate(garment.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0  # resampled edges
+        assert mask[~near].mean() < 0.005, full
+        # The composition mask of these random models is far from 1: the mask is not the outline alone.
+        assert mask.sum() < 0.9 * garment.sum()
 
 
 def test_engine_model_size_path_on_request(engine: TryOnEngine) -> None:

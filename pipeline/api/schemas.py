@@ -38,7 +38,7 @@ class ErrorResponse(BaseModel):
 class TryOnResponse(BaseModel):
     status: Literal["ok"] = "ok"
     result: str = Field(description="the try-on image, base64 of the encoded file")
-    mask: str | None = Field(None, description="base64 PNG (8-bit grey) of the garment area, when return_mask")
+    mask: str | None = Field(None, description="base64 PNG (8-bit grey) of where the garment shows (its composition weight, 0-255) at the result's size, when return_mask")
     processing_time: float = Field(description="seconds spent on this request on the server (queue wait included)")
     metadata: dict[str, Any] = Field(default_factory=dict)
 

@@ -121,8 +121,9 @@ class TryOnEngine:
             return run_models(self.models, person, cloth)
 
     def _full_resolution(self, pair: PreparedPair, run: ModelRun) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(image, warped cloth, warped mask) in the photo's frame at its own scale, or None when the
-        models or the pair lack what the full-resolution step needs."""
+        """(image, warped cloth, garment mask) in the photo's frame at its own scale, or None when the
+        models or the pair lack what the full-resolution step needs. The mask is where the garment
+        shows: the composition mask within the warped garment's outline."""
         if run.grid is None or run.comp is None or pair.garment_rgb is None or pair.garment_mask is None:
             return None
         h, w = pair.person_rgb.shape[:2]
@@ -131,7 +132,8 @@ class TryOnEngine:
         warped, wmask = fullres.warp_garment(cloth, pair.garment_mask, run.grid)
         image = fullres.compose(fullres.to_uint8(run.output), fullres.to_uint8(run.warped), run.comp[0].numpy(), warped, wmask,
                                 fullres.Detail(self.config.detail))
-        return image, np.clip(warped + 0.5, 0, 255).astype(np.uint8), (wmask * 255 + 0.5).astype(np.uint8)
+        shows = fullres.garment_weight(run.comp[0].numpy(), wmask)
+        return image, np.clip(warped + 0.5, 0, 255).astype(np.uint8), np.clip(shows * 255 + 0.5, 0, 255).astype(np.uint8)
 
     def finish(self, pair: PreparedPair, run: ModelRun) -> TryOnResult:
         """Map one pair's model outputs (``run.item(k)``) back onto the input photo's size and frame.
@@ -152,7 +154,10 @@ class TryOnEngine:
         else:
             image = _map_back(fullres.to_uint8(run.output), self.size, (w, h), cv2.INTER_CUBIC)
             warped = _map_back(fullres.to_uint8(run.warped), self.size, (w, h), cv2.INTER_CUBIC)
-            mask = _map_back((run.mask[0].numpy() * 255).astype(np.uint8), self.size, (w, h), cv2.INTER_LINEAR)
+            # Where the garment shows: the composition mask within the warped outline (the outline alone
+            # for models exported without their composition mask).
+            shows = run.mask[0] * (run.comp[0].clamp(0, 1) if run.comp is not None else 1.0)
+            mask = _map_back((shows.numpy() * 255 + 0.5).astype(np.uint8), self.size, (w, h), cv2.INTER_LINEAR)
             resolution = "model" if not self.config.full_resolution else "model (the loaded models export no sampling grid)"
         if self.config.paste_back:
             # Repaint, as in training (pipeline.models.repaint): the model draws only the area the

@@ -84,6 +84,15 @@ SHADE_EPS = 8.0
 SHADE_MAX = 4.0  # a highlight brighter than this many times the garment is the rendering's, not a shading
 
 
+def garment_weight(comp: np.ndarray, warped_mask_full: np.ndarray) -> np.ndarray:
+    """Where the garment shows in the try-on, at the frame's size in [0, 1]: the TOM's composition mask
+    (``comp``, hxw) upsampled and cut to the full-size warped garment's own outline."""
+    fh, fw = warped_mask_full.shape[:2]
+    weight = cv2.resize(comp.astype(np.float32), (fw, fh), interpolation=cv2.INTER_LINEAR)
+    np.clip(weight, 0.0, 1.0, out=weight)
+    return cv2.multiply(weight, warped_mask_full.astype(np.float32))
+
+
 def compose(output: np.ndarray, warped_low: np.ndarray, comp: np.ndarray, warped_full: np.ndarray,
             warped_mask_full: np.ndarray, detail: Detail = Detail.DETAIL) -> np.ndarray:
     """The try-on at the frame's size: ``output`` and ``warped_low`` (hxwx3, [0, 255]) and ``comp`` (hxw, [0, 1])
@@ -92,9 +101,7 @@ def compose(output: np.ndarray, warped_low: np.ndarray, comp: np.ndarray, warped
     # cv2 rather than numpy for the per-pixel arithmetic: a 768x1024 frame takes a few
     # milliseconds per operation instead of tens (numpy's reductions over the channel axis are slow).
     up = cv2.resize(output.astype(np.float32), (fw, fh), interpolation=cv2.INTER_CUBIC)
-    weight = cv2.resize(comp.astype(np.float32), (fw, fh), interpolation=cv2.INTER_LINEAR)
-    np.clip(weight, 0.0, 1.0, out=weight)
-    weight = cv2.multiply(weight, warped_mask_full.astype(np.float32))
+    weight = garment_weight(comp, warped_mask_full)
     if detail is Detail.PASTE:
         change = cv2.subtract(warped_full, up)
     else:

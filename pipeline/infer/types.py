@@ -96,7 +96,8 @@ class TryOnError(Exception):
 
 @dataclass
 class TryOnResult:
-    """One try-on: ``image`` has the person input's size; ``mask`` (L) is the warped garment's area on it;
+    """One try-on: ``image`` has the person input's size; ``mask`` (L) is where the garment shows on it (the
+    TOM's composition mask within the warped garment's outline);
     ``warped`` is the warped garment on white at the same size; ``timings`` in seconds
     (annotate, gmm, tom, compose, total); ``metadata`` names the models, backend and sizes used."""
 
