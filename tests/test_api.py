@@ -550,10 +550,24 @@ def test_guard_refuses_internal_addresses(image_server: str) -> None:
 # ---------------------------------------------------------------- the command, without a model
 
 
-def test_serve_command_without_model_starts_and_explains(tmp_path: Path, image_server: str) -> None:
+def test_serve_command_refuses_a_missing_model_path_at_once(tmp_path: Path) -> None:
+    """Checked before the heavy imports; the server does not start on a typo."""
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "serve", "--port", str(_free_port()), "--model", str(tmp_path / "absent")],
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "absent does not exist" in done.stderr
+    import_lines = subprocess.run([sys.executable, "-X", "importtime", "-m", "pipeline.cli", "serve", "--help"], cwd=tmp_path,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60).stderr
+    assert " torch\n" not in import_lines and "fastapi" not in import_lines
+
+
+def test_serve_command_with_a_broken_model_starts_and_explains(tmp_path: Path, image_server: str) -> None:
     port = _free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'none.db'}"}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--port", str(port), "--model", str(tmp_path / "absent")],
+    broken = tmp_path / "broken"
+    for kind in ("gmm", "tom"):
+        (broken / kind).mkdir(parents=True)
+        (broken / kind / "model.pt").write_bytes(b"not a checkpoint")
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--port", str(port), "--model", str(broken)],
                             cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
@@ -592,7 +606,7 @@ def test_serve_command_refuses_bad_config_and_taken_port(tmp_path: Path) -> None
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        assert main(["serve", "--port", str(taken.getsockname()[1]), "--model", str(tmp_path / "absent")]) == 1
+        assert main(["serve", "--port", str(taken.getsockname()[1]), "--model", str(tmp_path)]) == 1
 
 
 def test_queue_is_checked_before_decoding_and_abandoned_requests_free_their_slot(bundle: Path, pictures: dict[str, bytes]) -> None:

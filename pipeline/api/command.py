@@ -26,6 +26,14 @@ def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; returns the exit status."""
     import dataclasses
     import os
+    import sys
+    from pathlib import Path
+
+    given = args.model if args.model is not None else os.environ.get("VTON_MODEL")
+    if given and not given.startswith("models:/") and not Path(given).exists():
+        # Checked before uvicorn, torch and MediaPipe load: a typo answers at once, not after seconds.
+        sys.stderr.write(f"vton serve: --model {given} does not exist (a model folder, an ONNX export folder or models:/<name>/<version>)\n")
+        return 2
 
     import uvicorn
 
