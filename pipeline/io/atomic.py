@@ -17,12 +17,27 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it; set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _default_mode(path: Path, directory: bool) -> None:
+    """Give ``path`` the mode a plain ``open``/``mkdir`` would have: mkstemp and mkdtemp create
+    0600 / 0700 whatever the umask, so a model folder written here would be unreadable to another
+    user (the Dockerfile's non-root server reading a mounted model)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield an empty temporary folder that replaces ``target`` only if the block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    _default_mode(tmp, directory=True)
     try:
         yield tmp
     except BaseException:
@@ -42,6 +57,7 @@ def atomic_file(target: str | os.PathLike[str], mode: str = "w") -> Iterator[Any
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
     os.close(fd)
+    _default_mode(Path(tmp_name), directory=False)
     try:
         with open(tmp_name, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
