@@ -76,6 +76,8 @@ def test_gmm_stage_run_holds_params_metrics_artifacts_and_model(tracked: SimpleN
     mlflow.set_tracking_uri(tracked.uri)
     exp = client.get_experiment_by_name("test-vton")
     assert exp.artifact_location == (tracked.root / "mlartifacts").as_uri()
+    # Opens on the runs list in MLflow 3's UI, not on the GenAI overview.
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     (run,) = client.search_runs([exp.experiment_id], filter_string="tags.stage = 'train_gmm'")
     assert run.info.status == "FINISHED"
     assert run.data.tags["stage"] == "train_gmm" and run.data.tags["dvc_exp_name"] == "exp-tiny"
@@ -177,3 +179,13 @@ def test_models_carry_the_annotation_their_data_was_made_with(tracked: SimpleNam
     registered = load_models(EngineConfig(model="models:/tiny-tom/latest", gmm_model="models:/tiny-gmm/latest",
                                           tracking_uri=tracked.uri, device="cpu"))
     assert registered.annotation == meta["annotation"]
+
+
+def test_an_older_experiment_is_marked_as_model_development(tmp_path: Path) -> None:
+    from pipeline.tracking.mlflow_run import ensure_experiment
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp_id = client.create_experiment("made-before", artifact_location=(tmp_path / "a").as_uri())
+    assert "mlflow.experimentKind" not in client.get_experiment(exp_id).tags
+    assert ensure_experiment(client, "made-before", (tmp_path / "a").as_uri()) == exp_id
+    assert client.get_experiment(exp_id).tags["mlflow.experimentKind"] == "custom_model_development"

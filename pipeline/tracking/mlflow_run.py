@@ -49,15 +49,22 @@ def artifact_root(root: Path | None = None) -> str:
     return ((root or project_root()) / "mlartifacts").as_uri()
 
 
+# MLflow 3's UI opens an experiment of unknown kind on its GenAI overview, with pop-ups; marked as
+# model development it opens on the runs list, where training runs are compared.
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+
+
 def ensure_experiment(client: MlflowClient, name: str, artifact_location: str) -> str:
     """Id of experiment ``name``, creating it once; a parallel run creating it first is not an error."""
     found = client.get_experiment_by_name(name)
     if found is not None:
         if found.lifecycle_stage == "deleted":
             client.restore_experiment(found.experiment_id)
+        if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+            client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return found.experiment_id
     try:
-        return client.create_experiment(name, artifact_location=artifact_location)
+        return client.create_experiment(name, artifact_location=artifact_location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
     except MlflowException:
         # Another queued run won the race (unique constraint on the name): read theirs.
         found = client.get_experiment_by_name(name)
