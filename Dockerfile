@@ -1,5 +1,6 @@
-# Vesaki-VTON try-on API: `docker build -t vesaki-vton .` then
-#   docker run -p 8000:8000 -v "$PWD/models:/models:ro" -e VTON_MODEL=/models/tom vesaki-vton
+# Vesaki-VTON try-on API: `docker build -t vesaki-vton .` then, serving the shipped model set
+# (research use only, models/viton256/LICENSE) or any bundle with gmm/ and tom/:
+#   docker run -p 8000:8000 -v "$PWD/models/viton256:/models:ro" vesaki-vton
 # The image holds code and libraries only; the model comes from a volume (VTON_MODEL or --model).
 FROM python:3.11-slim
 

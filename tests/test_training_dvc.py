@@ -34,6 +34,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> DvcProject:
         "import_data.tune_pairs": 1,  # 3 pairs train, 1 picks the epochs (params.yaml's 12 exceed this set)
         "train_gmm.model": GMM_MODEL,
         "train_tom.model": TOM_MODEL,
+        "train_gmm.init_from": None,  # tiny models, from scratch (the shipped ones are another architecture)
+        "train_tom.init_from": None,
         "train_tom.discriminator.ndf": 8,
         "warp.device": "cpu",
         "evaluate.device": "cpu",
