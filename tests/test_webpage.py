@@ -62,6 +62,7 @@ def test_upload_a_pair_and_see_the_result(page: object, server: ThreadedServer, 
     pg = page
     pg.goto(server.url + "/")  # type: ignore[attr-defined]
     pg.wait_for_selector("#health.ok", timeout=60_000)  # type: ignore[attr-defined]
+    assert "bundle" in pg.inner_text("#health")  # type: ignore[attr-defined]  # which model answers
     pg.set_input_files("#person", str(GRACE))  # type: ignore[attr-defined]
     pg.set_input_files("#garment", str(_tee(tmp_path / "tee.png")))  # type: ignore[attr-defined]
     pg.click("#tryon-button")  # type: ignore[attr-defined]
