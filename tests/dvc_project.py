@@ -18,12 +18,23 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _tracked_files() -> list[str]:
+# What a user changes by running the pipeline (`dvc exp run -S` rewrites params.yaml): the copy takes
+# the committed version, so a user's experiment in the workspace cannot change what the tests see.
+USER_STATE = ("params.yaml",)
+
+
+def _tracked_files(source: Path = REPO) -> list[str]:
     out = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, check=True, capture_output=True, text=True,
+        cwd=source, check=True, capture_output=True, text=True,
     ).stdout
-    return [line for line in out.splitlines() if line and (REPO / line).is_file()]
+    return [line for line in out.splitlines() if line and (source / line).is_file()]
+
+
+def _committed(source: Path, rel: str) -> bytes | None:
+    """``rel`` as committed at HEAD in ``source``; None when it is not committed."""
+    done = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=source, capture_output=True)
+    return done.stdout if done.returncode == 0 else None
 
 
 class DvcProject:
@@ -38,15 +49,20 @@ class DvcProject:
         self.env.pop("VTON_PARAMS", None)
 
     @classmethod
-    def create(cls, root: Path) -> "DvcProject":
-        """Copy the working tree (tracked and untracked-not-ignored files) and commit it."""
+    def create(cls, root: Path, source: Path = REPO) -> "DvcProject":
+        """Copy the working tree's code (tracked and untracked-not-ignored files), with the committed
+        :data:`USER_STATE` files, and commit it."""
         root.mkdir(parents=True, exist_ok=True)
-        for rel in _tracked_files():
+        for rel in _tracked_files(source):
             if rel == "dvc.lock":
                 continue  # the copy must run its stages, not trust the developer's lock
             dst = root / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, dst)
+            committed = _committed(source, rel) if rel in USER_STATE else None
+            if committed is not None:
+                dst.write_bytes(committed)
+            else:
+                shutil.copy2(source / rel, dst)
         project = cls(root)
         project.git("init", "-q")
         project.git("add", "-A")

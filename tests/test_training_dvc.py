@@ -8,6 +8,8 @@ param ``import_data.source``, as a user would point the pipeline at the real VIT
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -135,3 +137,18 @@ def test_repro_trains_the_parser_on_the_imported_parse_maps(project: DvcProject)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.stage = 'train_parse'")
     assert runs and "val_mIoU" in runs[0].data.metrics
     assert stages_ran(project.dvc("repro", "train_parse")) == set()
+
+
+def test_copies_ignore_the_users_uncommitted_params(tmp_path: Path) -> None:
+    """A user's `dvc exp run -S` edits params.yaml in the workspace; the tests' copies use the committed one."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "params.yaml").write_text("train_tom:\n  lr: 0.0002\n")
+    (src / "stage.py").write_text("print('v1')\n")
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"]):
+        subprocess.run(["git", *args], cwd=src, check=True)
+    (src / "params.yaml").write_text("train_tom:\n  lr: 0.0003\n")  # the user's experiment
+    (src / "stage.py").write_text("print('v2')\n")  # code being developed is what the tests must see
+    copy = DvcProject.create(tmp_path / "copy", source=src)
+    assert "0.0002" in (copy.root / "params.yaml").read_text()
+    assert "v2" in (copy.root / "stage.py").read_text()
