@@ -34,10 +34,18 @@ def training_headline(stage: str, metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate_headline(summary: dict[str, Any]) -> dict[str, Any]:
-    """``{system: {ssim, psnr, lpips}}`` for the model and every baseline, plus the warped mask's IoU."""
+    """``{system: {ssim, psnr, lpips}}`` for the model and every baseline, plus the warped mask's IoU, the
+    number of test pairs, and the half-width of the model's 95 % bootstrap interval (``ssim_pm`` ...):
+    a difference between two experiments smaller than that is within the noise of the test split."""
     systems = {"model": summary.get("model", {}), **summary.get("baselines", {})}
     out: dict[str, Any] = {s: {k: block.get(k) for k in EVALUATE_KEYS} for s, block in systems.items()}
+    intervals = summary.get("model", {}).get("ci95") or {}
+    for k in EVALUATE_KEYS:
+        ci = intervals.get(k)
+        if isinstance(ci, list) and len(ci) == 2:
+            out["model"][f"{k}_pm"] = round((ci[1] - ci[0]) / 2, 6)
     out["warped_mask_iou"] = summary.get("warped_mask_iou")
+    out["pairs"] = summary.get("pairs")
     return out
 
 

@@ -65,6 +65,11 @@ def test_stage_writes_metrics_baselines_samples_and_mlflow_run(project: Path, tm
     assert set(summary["per_category"]) == {"upper_body"} and summary["per_category"]["upper_body"]["pairs"] == 3
     assert abs(summary["per_category"]["upper_body"]["model"]["ssim"] - summary["model"]["ssim"]) < 1e-5
     model, base = summary["model"], summary["baselines"]
+    # Each mean has its 95 % bootstrap interval over the 3 pairs; the headline names the pairs and the spread.
+    low, high = model["ci95"]["ssim"]
+    assert low <= model["ssim"] <= high
+    headline = json.loads((project / "metrics/headline/evaluate.json").read_text())
+    assert headline["pairs"] == 3 and headline["model"]["ssim_pm"] == pytest.approx((high - low) / 2, abs=1e-6)
     for block in (model, base["agnostic"], base["warped_paste"]):
         assert 0 < block["ssim"] <= 1 and block["psnr"] > 0
         assert block["garment_ssim"] is not None and block["garment_psnr"] is not None

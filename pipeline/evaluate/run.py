@@ -33,6 +33,7 @@ from pipeline.evaluate.reference_nets import load_inception, load_lpips
 from pipeline.infer.fullres import upsampled_tryon
 from pipeline.infer.models import LoadedModels, load_models, run_models
 from pipeline.infer.types import EngineConfig
+from pipeline.evaluate.intervals import bootstrap_ci
 from pipeline.experiment_metrics import evaluate_headline, write_headline
 from pipeline.io.atomic import atomic_dir, atomic_file, write_json
 from pipeline.log import get_logger
@@ -321,10 +322,12 @@ def evaluate(cfg: EvaluateConfig, outputs: EvaluateOutputs = EvaluateOutputs()) 
         unpaired, fid_images = _unpaired_pass(ds, models, cfg, inception.to(models.device), low_ds)
 
     summary: dict[str, Any] = {"pairs": len(rows), "split": cfg.split, "size": list(cfg.size),
-                               "warped_mask_iou": mean_or_none(ious),
+                               "warped_mask_iou": mean_or_none(ious), "warped_mask_iou_ci95": bootstrap_ci(ious),
                                "protocol": protocol(cfg, len(rows), fid_images, models.size)}
     for s in SYSTEMS:
         block = {m: mean_or_none(per_system[s][m]) for m in PAIRED_METRICS}
+        # 95 % bootstrap interval of each paired mean over the test pairs (pipeline.evaluate.intervals).
+        block["ci95"] = {m: bootstrap_ci(per_system[s][m]) for m in PAIRED_METRICS}
         block.update(unpaired.get(s, {"fid": None, "kid": None, "kid_std": None}))
         if s == "model":
             summary["model"] = block
