@@ -43,8 +43,9 @@ def annotated(tmp_path_factory: pytest.TempPathFactory) -> dict:
     (root / "pairs.txt").write_text(
         "grace.jpg red_tee.png\nastronaut.png blue_tee.jpg upper_body\nscenery.png red_tee.png\n"
         "empty.jpg red_tee.png\nnotes.jpg red_tee.png\ngrace.jpg busy.png\nghost.jpg red_tee.png\n")
+    # The offline parser: what a checkout's data/train_parse or the shipped parser would do is tested apart.
     argv = ["annotate", "--persons", str(persons), "--garments", str(garments), "--pairs", str(root / "pairs.txt"),
-            "--out", str(out), "--size", "512", "384"]
+            "--out", str(out), "--size", "512", "384", "--offline-parser"]
     rc = main(argv)
     with (out / "failures.csv").open() as fh:
         failures = {row["file"]: row for row in csv.DictReader(fh)}
