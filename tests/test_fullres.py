@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from pipeline.infer.engine import TryOnEngine
-from pipeline.infer.fullres import Detail, compose, frame_size, upsample_grid, warp_garment
+from pipeline.infer.fullres import Detail, compose, frame_size, source_maps, warp_garment
 from pipeline.infer.models import LoadedModels
 from pipeline.infer.types import EngineConfig
 from tests.train_helpers import write_random_bundle
@@ -49,10 +49,33 @@ def test_frame_holds_the_photo_at_scale_one() -> None:
 
 
 def test_upsampled_identity_grid_stays_the_identity() -> None:
-    up = upsample_grid(_identity_grid(MODEL), FRAME)
-    exact = _identity_grid(FRAME).permute(1, 2, 0).numpy()
-    assert up.shape == (*FRAME, 2)
-    assert np.abs(up - exact).max() < 1e-5
+    map_x, map_y = source_maps(_identity_grid(MODEL), FRAME)
+    ys, xs = np.mgrid[: FRAME[0], : FRAME[1]].astype(np.float32)
+    assert map_x.shape == FRAME
+    # Exact inside; the outermost half model pixel (8 px at 16x) repeats the border, as any upsampling does.
+    scale = FRAME[0] // MODEL[0]
+    inner = (slice(scale // 2, -scale // 2), slice(scale // 2, -scale // 2))
+    assert np.abs(map_x - xs)[inner].max() < 1e-3 and np.abs(map_y - ys)[inner].max() < 1e-3
+    assert np.abs(map_x - xs).max() <= scale / 2 - 0.5 + 1e-3
+
+
+def test_full_size_warp_lines_up_with_the_resized_rendering() -> None:
+    """A model-size warp shrunk from the full-size one: the full-size garment sits where the model put it,
+    in the same half-pixel geometry as the photo shrunk into the model and the rendering upsampled back."""
+    from pipeline.models.gmm import warp
+
+    model = (256, 192)  # 4x, as the engine runs (the align_corners=True geometry was 0.48 off here)
+    ys, xs = np.mgrid[: FRAME[0], : FRAME[1]].astype(np.float32)
+    picture = np.stack([128 + 100 * np.sin(xs / 37.0), 128 + 100 * np.cos(ys / 29.0), 128 + 60 * np.sin((xs + ys) / 53.0)], -1)
+    picture = picture.astype(np.float32)
+    small = cv2.resize(picture, (model[1], model[0]), interpolation=cv2.INTER_AREA)
+    grid = _identity_grid(model)
+    grid = grid + 0.15 * torch.stack([torch.sin(grid[1] * 2), torch.cos(grid[0] * 3)])  # a smooth, non-affine warp
+    at_model = warp(torch.from_numpy(small).permute(2, 0, 1)[None].float(), grid.permute(1, 2, 0)[None])[0].permute(1, 2, 0).numpy()
+    full = cv2.remap(picture, *source_maps(grid, FRAME), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    shrunk = cv2.resize(full, (model[1], model[0]), interpolation=cv2.INTER_AREA)
+    inner = (slice(2, -2), slice(2, -2))
+    assert np.abs(shrunk - at_model)[inner].mean() < 0.3
 
 
 def test_checkerboard_keeps_its_period_at_full_size() -> None:
@@ -61,12 +84,14 @@ def test_checkerboard_keeps_its_period_at_full_size() -> None:
     garment = _checker(FRAME)
     mask = np.full(FRAME, 255, np.uint8)
     warped, wmask = warp_garment(garment, mask, _identity_grid(MODEL))
-    assert np.abs(warped - garment).max() <= 1 and wmask.min() > 0.99
+    edge = FRAME[0] // MODEL[0] // 2  # the border's half model pixel repeats the edge (source_maps)
+    inner = (slice(edge, -edge), slice(edge, -edge))
+    assert np.abs(warped - garment)[inner].max() <= 1 and wmask.min() > 0.99
     low = cv2.resize(garment, (MODEL[1], MODEL[0]), interpolation=cv2.INTER_AREA).astype(np.float32)
     comp = np.ones(MODEL, np.float32)  # the TOM pasted everywhere
     for detail in Detail:
         full = compose(low, low, comp, warped, wmask, detail)
-        assert np.abs(full.astype(np.int16) - garment).max() <= 1, detail
+        assert np.abs(full.astype(np.int16) - garment)[inner].max() <= 1, detail
     upscaled = cv2.resize(low, (FRAME[1], FRAME[0]), interpolation=cv2.INTER_CUBIC)
     assert _checker_energy(compose(low, low, comp, warped, wmask)) > 20 * _checker_energy(upscaled)
 

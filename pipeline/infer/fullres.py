@@ -48,23 +48,30 @@ def frame_size(photo_wh: tuple[int, int], model_hw: tuple[int, int]) -> tuple[in
     return fh, max(1, round(fh * mw / mh))
 
 
-def upsample_grid(grid: torch.Tensor, size_hw: tuple[int, int]) -> np.ndarray:
-    """A sampling grid ``[2, h, w]`` (x, y in [-1, 1], align_corners=True) resized to ``size_hw``: ``[H, W, 2]``.
+def source_maps(grid: torch.Tensor, size_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates in the full-size garment picture that each pixel of a ``size_hw`` frame samples,
+    from the GMM's grid ``[2, h, w]`` at the model's size (x, y in [-1, 1], ``align_corners=True``).
 
-    Bilinear with ``align_corners=True``, the rule the GMM itself uses to bring its working-size
-    grid to the input size, so a grid upsampled twice agrees with one upsampled once.
+    Both the grid's positions and its values are carried to full size with the half-pixel geometry
+    that ``cv2.resize`` gives the rest of the try-on (the photo shrunk into the model, the rendering
+    upsampled back): full pixel ``X`` is model position ``(X + 0.5) * w / W - 0.5``. The
+    ``align_corners=True`` scaling of either would stretch the garment against the rendering by up to
+    1.5 pixels at a 4x upsampling, enough to blur its seams with the TOM's shading.
     """
-    up = F.interpolate(grid[None].float(), size=size_hw, mode="bilinear", align_corners=True)[0]
-    return np.ascontiguousarray(up.permute(1, 2, 0).numpy())
+    h, w = grid.shape[-2:]
+    fh, fw = size_hw
+    up = F.interpolate(grid[None].float(), size=size_hw, mode="bilinear", align_corners=False)[0].numpy()
+    model_x = (up[0] + 1.0) * (0.5 * (w - 1))
+    model_y = (up[1] + 1.0) * (0.5 * (h - 1))
+    map_x = (model_x + 0.5) * (fw / w) - 0.5
+    map_y = (model_y + 0.5) * (fh / h) - 0.5
+    return np.ascontiguousarray(map_x, dtype=np.float32), np.ascontiguousarray(map_y, dtype=np.float32)
 
 
-def sample(image: np.ndarray, grid: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-    """``image`` (HxW or HxWxC) sampled at ``grid`` [H', W', 2], with the GMM's ``warp`` conventions
-    (align_corners=True, the border repeated); cv2.remap is several times faster than grid_sample on CPU."""
-    h, w = image.shape[:2]
-    map_x = ((grid[..., 0] + 1.0) * (0.5 * (w - 1))).astype(np.float32)
-    map_y = ((grid[..., 1] + 1.0) * (0.5 * (h - 1))).astype(np.float32)
-    return cv2.remap(image, map_x, map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
+def sample(image: np.ndarray, maps: tuple[np.ndarray, np.ndarray], interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """``image`` (HxW or HxWxC) sampled at ``maps`` (:func:`source_maps`), the border repeated as the GMM's
+    ``warp`` does; cv2.remap is several times faster than grid_sample on CPU."""
+    return cv2.remap(image, maps[0], maps[1], interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
 def warp_garment(cloth: np.ndarray, garment_mask: np.ndarray, grid: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -73,9 +80,9 @@ def warp_garment(cloth: np.ndarray, garment_mask: np.ndarray, grid: torch.Tensor
     size: (HxWx3 float32 in [0, 255], HxW float32 in [0, 1])."""
     fh, fw = cloth.shape[:2]
     mask = cv2.resize(garment_mask, (fw, fh), interpolation=cv2.INTER_LINEAR) if garment_mask.shape[:2] != (fh, fw) else garment_mask
-    g = upsample_grid(grid, (fh, fw))
-    warped = sample(cloth, g).astype(np.float32)
-    warped_mask = sample(mask, g).astype(np.float32) / 255.0
+    maps = source_maps(grid, (fh, fw))
+    warped = sample(cloth, maps).astype(np.float32)
+    warped_mask = sample(mask, maps).astype(np.float32) / 255.0
     return warped, warped_mask
 
 
