@@ -2,8 +2,9 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-let examplePerson = null;
-let exampleGarment = null;
+// What the previews show is what is sent: the last file chosen or example clicked, per side.
+let chosenPerson = null;
+let chosenGarment = null;
 
 function showTab(name) {
   for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.tab === name);
@@ -44,8 +45,23 @@ function preview(img, blob) {
   if (blob) img.src = URL.createObjectURL(blob);
 }
 
-$("person").addEventListener("change", () => { examplePerson = null; preview($("person-preview"), $("person").files[0]); });
-$("garment").addEventListener("change", () => { exampleGarment = null; preview($("garment-preview"), $("garment").files[0]); });
+function clearResult() {
+  // A new choice or a refused request must not leave an older result beside the new inputs.
+  $("result").removeAttribute("src");
+  $("timing").textContent = "";
+  $("download").hidden = true;
+}
+
+$("person").addEventListener("change", () => {
+  chosenPerson = $("person").files[0] || null;
+  preview($("person-preview"), chosenPerson);
+  clearResult();
+});
+$("garment").addEventListener("change", () => {
+  chosenGarment = $("garment").files[0] || null;
+  preview($("garment-preview"), chosenGarment);
+  clearResult();
+});
 
 async function loadHealth() {
   const el = $("health");
@@ -73,10 +89,14 @@ async function loadExamples() {
       img.title = ex.name;
       img.className = "example";
       img.addEventListener("click", async () => {
-        examplePerson = await (await fetch(ex.person_url)).blob();
-        exampleGarment = await (await fetch(ex.garment_url)).blob();
-        preview($("person-preview"), examplePerson);
-        preview($("garment-preview"), exampleGarment);
+        chosenPerson = await (await fetch(ex.person_url)).blob();
+        chosenGarment = await (await fetch(ex.garment_url)).blob();
+        // The file inputs would otherwise still name the files chosen before.
+        $("person").value = "";
+        $("garment").value = "";
+        preview($("person-preview"), chosenPerson);
+        preview($("garment-preview"), chosenGarment);
+        clearResult();
       });
       list.appendChild(img);
     }
@@ -87,8 +107,9 @@ async function loadExamples() {
 $("tryon-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   showError("error", "");
-  const person = $("person").files[0] || examplePerson;
-  const garment = $("garment").files[0] || exampleGarment;
+  clearResult();
+  const person = chosenPerson;
+  const garment = chosenGarment;
   if (!person || !garment) {
     showError("error", "Choose a person photo and a garment shot (or pick an example).");
     return;
@@ -148,11 +169,40 @@ $("batch-form").addEventListener("submit", async (event) => {
   }
   const job = await resp.json();
   const progress = $("batch-progress");
+  let status = null;
+  let failures = 0;
   for (;;) {
-    const status = await (await fetch(`/api/v1/batch/${job.job_id}`)).json();
+    let answer;
+    try {
+      answer = await fetch(`/api/v1/batch/${job.job_id}`);
+    } catch (e) {
+      // The server restarting or the network dropping: retry a while, then say so.
+      failures += 1;
+      progress.textContent = `the server cannot be reached (try ${failures} of 30)…`;
+      if (failures >= 30) {
+        showError("batch-error", `Lost contact with the server while job ${job.job_id} ran (${e}).`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+      continue;
+    }
+    failures = 0;
+    if (answer.status === 404) {
+      showError("batch-error", `The server no longer knows job ${job.job_id} (restarted without it, or it expired).`);
+      return;
+    }
+    if (!answer.ok) {
+      showError("batch-error", await readableError(answer));
+      return;
+    }
+    status = await answer.json();
     progress.textContent = `${status.completed} of ${status.total} done (${status.succeeded} ok, ${status.failed} failed)`;
-    if (status.status === "done") break;
+    if (status.status === "done" || status.status === "interrupted") break;
     await new Promise((r) => setTimeout(r, 1000));
+  }
+  if (status.status === "interrupted") {
+    showError("batch-error", `The server stopped while job ${job.job_id} ran: ${status.completed} of ${status.total} finished ` +
+      "and are in the download; submit the other pairs again.");
   }
   const link = $("batch-download");
   link.href = `/api/v1/batch/${job.job_id}/results.zip`;
