@@ -32,7 +32,7 @@ import uvicorn
 from PIL import Image, ImageDraw
 
 from pipeline.api import ApiConfig, BatchConfig, create_app
-from pipeline.api.batch import BatchJobs
+from pipeline.api.batch import BatchJobs, ShuttingDown
 from pipeline.api.fetch_guard import UrlRefused, check_url, guarded_session
 from pipeline.infer.engine import TryOnEngine
 from pipeline.infer.types import EngineConfig
@@ -518,10 +518,53 @@ def test_finished_jobs_survive_a_restart_and_interrupted_ones_say_so(image_serve
         assert kept is not None and kept["status"] == "done" and kept["items"][0]["status"] == "ok"
         assert again.store.file(done.job_id, kept["items"][0]["result_file"]) is not None
         cut = again.get(stuck.job_id)
-        assert cut["status"] == "interrupted" and cut["items"][0]["status"] == "ok" and cut["items"][2]["status"] == "pending"
+        # The crash left items running or pending: at the next start each that never finished ends "interrupted".
+        assert cut["status"] == "interrupted" and cut["items"][0]["status"] == "ok"
+        assert [it["status"] for it in cut["items"][1:]] == ["interrupted", "interrupted"]
+        assert (cut["completed"], cut["interrupted"], cut["pending"]) == (1, 2, 0)
+        pairs, options = again.unfinished(stuck.job_id)
+        assert pairs == [pair, pair] and options is None  # submitted without options here
+        with pytest.raises(ValueError, match="is done"):
+            again.unfinished(done.job_id)
     finally:
         gate.set()
         again.shutdown()
+
+
+def test_an_orderly_stop_ends_every_item_once_and_keeps_the_options(image_server: str, tmp_path: Path) -> None:
+    """Stopped mid-job: finished items stay, the rest are interrupted (not errors), the counts add up."""
+    config = BatchConfig(allow_private_urls=True, results_dir=str(tmp_path))
+    pair = (f"{image_server}/grace.jpg", f"{image_server}/tee.png")
+    jobs = BatchJobs(config, ImageLimits())
+    started = threading.Event()
+
+    def slow(p: Image.Image, g: Image.Image) -> dict:
+        started.set()
+        time.sleep(0.5)
+        if jobs.stopping:
+            raise ShuttingDown()
+        return _fake_run(p, g)
+
+    job = jobs.submit([pair] * 6, slow, {"output_format": "png", "return_mask": True})
+    queued = jobs.submit([pair] * 2, slow)
+    assert started.wait(30)
+    jobs.shutdown()
+    again = BatchJobs(config, ImageLimits())
+    try:
+        for job_id, total in ((job.job_id, 6), (queued.job_id, 2)):
+            snap = again.get(job_id)
+            assert snap["status"] == "interrupted"
+            assert snap["completed"] + snap["interrupted"] == total and snap["pending"] == 0
+            assert all(it["status"] in ("ok", "interrupted") for it in snap["items"])  # no "shutting_down" errors
+        assert again.get(job.job_id)["interrupted"] >= 5
+        pairs, options = again.unfinished(job.job_id)
+        assert len(pairs) == again.get(job.job_id)["interrupted"] and options == {"output_format": "png", "return_mask": True}
+    finally:
+        again.shutdown()
+
+
+def test_resume_answers_for_unknown_and_finished_jobs(client: httpx.Client) -> None:
+    _error(client.post("/api/v1/batch/0123abcd/resume"), 404, "job_not_found")
 
 
 # ---------------------------------------------------------------- SSRF guard

@@ -278,12 +278,30 @@ def create_app(config: ApiConfig | None = None, engine_factory: EngineFactory | 
         except UrlRefused as exc:
             raise ApiError(422, "url_refused", exc.message) from exc
         state.require_engine()
+        return _queue(state, [(i.person_url, i.garment_url) for i in body.items], body.options)
+
+    def _queue(state: ServerState, pairs: list[tuple[str, str]], options: TryOnOptions) -> BatchAccepted:
         try:
-            job = state.jobs.submit([(i.person_url, i.garment_url) for i in body.items], state.run_pair_blocking(body.options))
+            job = state.jobs.submit(pairs, state.run_pair_blocking(options), options.model_dump(mode="json"))
         except QueueFull:
             raise ApiError(503, "queue_full", f"{config.batch.max_pending_jobs} batch jobs are already queued or running",
                            headers={"Retry-After": str(config.retry_after_s)}) from None
         return BatchAccepted(job_id=job.job_id, items=len(job.pairs))
+
+    @app.post(f"{API_PREFIX}/batch/{{job_id}}/resume", response_model=BatchAccepted, status_code=202, responses=_ERRORS,
+              tags=["batch"])
+    async def batch_resume(request: Request, job_id: str) -> BatchAccepted:
+        """Queue the items of an interrupted job that never ran, with its options, as a new job."""
+        state = state_of(request)
+        try:
+            found = await run_in_threadpool(state.jobs.unfinished, job_id)
+        except ValueError as exc:
+            raise ApiError(409, "nothing_to_resume", str(exc)) from exc
+        if found is None:
+            raise ApiError(404, "job_not_found", _job_not_found(job_id, config))
+        pairs, options = found
+        state.require_engine()
+        return _queue(state, pairs, TryOnOptions(**(options or {})))
 
     @app.get(f"{API_PREFIX}/batch/{{job_id}}", response_model=BatchStatus, responses={404: {"model": ErrorResponse}},
              tags=["batch"])

@@ -86,14 +86,15 @@ class BatchJobs:
         """True once :meth:`shutdown` was called."""
         return self._stop.is_set()
 
-    def submit(self, pairs: list[tuple[str, str]], run_pair: RunPair) -> Job:
-        """Queue a job; raises :class:`QueueFull` when ``max_pending_jobs`` are already queued or running."""
+    def submit(self, pairs: list[tuple[str, str]], run_pair: RunPair, options: dict[str, Any] | None = None) -> Job:
+        """Queue a job; raises :class:`QueueFull` when ``max_pending_jobs`` are already queued or running.
+        ``options`` (the request's, as JSON) are kept with it for :meth:`unfinished`'s resubmission."""
         with self._submit_lock:
             self.store.purge(self._clock(), self.config.max_kept_jobs)
             if self.store.count_active() >= self.config.max_pending_jobs:
                 raise QueueFull()
             job = Job(uuid.uuid4().hex, list(pairs), run_pair)
-            self.store.create(job.job_id, job.pairs, self._clock())
+            self.store.create(job.job_id, job.pairs, self._clock(), options)
         self._executor.submit(self._run, job)
         log.info("batch job queued", job_id=job.job_id, items=len(pairs))
         return job
@@ -103,10 +104,25 @@ class BatchJobs:
         self.store.purge(self._clock(), self.config.max_kept_jobs)
         return self.store.get(job_id)
 
+    def unfinished(self, job_id: str) -> tuple[list[tuple[str, str]], dict[str, Any] | None] | None:
+        """(pairs, options) of an interrupted job's items that never ran, to submit again; None when the job is
+        unknown. Raises ``ValueError`` when it is not interrupted or left nothing unfinished."""
+        job = self.get(job_id)
+        if job is None:
+            return None
+        if job["status"] != "interrupted":
+            raise ValueError(f"job {job_id} is {job['status']}: only an interrupted job has items to resume")
+        pairs = [(it["person_url"], it["garment_url"]) for it in job["items"] if it["status"] == "interrupted"]
+        if not pairs:
+            raise ValueError(f"job {job_id} left no unfinished items")
+        return pairs, job["options"]
+
     def shutdown(self) -> None:
-        """Stop after the current item; queued jobs are dropped (and found ``interrupted`` at the next start)."""
+        """Stop after the current item; the running and queued jobs end ``interrupted``, with each item that never
+        ran marked so (a crash leaves that to the next start, :meth:`JobStore.mark_interrupted`)."""
         self._stop.set()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self.store.mark_interrupted(self._clock(), self.config.job_ttl_s)
         self.store.close()
 
     # ------------------------------------------------------------ the worker thread
@@ -148,7 +164,9 @@ class BatchJobs:
         except TryOnError as exc:
             error = {"code": exc.reason, "message": exc.message}
         except ShuttingDown:
-            error = {"code": "shutting_down", "message": "the server stopped before this item ran"}
+            # Not an error of the item: it never ran. It ends "interrupted" and can be resubmitted.
+            self.store.interrupt_item(job.job_id, index)
+            return
         except Exception as exc:  # noqa: BLE001 - one bad item must not end the job
             log.error("batch item failed", job_id=job.job_id, index=index, error=repr(exc), exc_info=True)
             error = {"code": "internal_error", "message": "this item failed on the server; see its log"}
@@ -171,6 +189,8 @@ class BatchJobs:
             # its own items their deadline, not the whole job its time; memory stays bounded.
             pending: dict[int, tuple["Future[tuple[Image.Image, Image.Image]]", float]] = {}
             for k in range(len(job.pairs)):
+                if self._stop.is_set():
+                    break  # the rest stay pending; shutdown marks them interrupted
                 for j in range(k, min(len(job.pairs), k + ahead)):
                     if j not in pending:
                         pending[j] = (downloads.submit(self._fetch_pair, job.pairs[j], throttle), time.perf_counter())

@@ -3,8 +3,10 @@
 Jobs and items survive a restart: the table is an embedded SQLite file (``batch.store_path``)
 and each result is a file under ``batch.results_dir/<job_id>/``, so nothing big is held in
 memory and a ``GET`` of a job returns links rather than pictures. A job that was queued or
-running when the server stopped is marked ``interrupted`` at the next start; the items it had
-finished stay available. Finished jobs expire after ``job_ttl_s``; beyond ``max_kept_jobs``
+running when the server stopped is marked ``interrupted`` (at an orderly stop, or at the next
+start after a crash), and so is each of its items that never ran: every item ends ``ok``,
+``error`` or ``interrupted``, and the counts add up to the total. The items it had finished stay
+available, and the job's options are kept so that its unfinished items can be resubmitted. Finished jobs expire after ``job_ttl_s``; beyond ``max_kept_jobs``
 finished jobs, or ``results_max_bytes`` of result files, the oldest go first.
 
 Several API replicas sharing jobs need one store they all reach: the methods here are the
@@ -30,7 +32,7 @@ log = get_logger(__name__)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at REAL NOT NULL,
-    finished_at REAL, expires_at REAL, total INTEGER NOT NULL
+    finished_at REAL, expires_at REAL, total INTEGER NOT NULL, options TEXT
 );
 CREATE TABLE IF NOT EXISTS items (
     job_id TEXT NOT NULL, idx INTEGER NOT NULL, person_url TEXT NOT NULL, garment_url TEXT NOT NULL,
@@ -54,6 +56,9 @@ class JobStore:
         self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
+        if "options" not in columns:  # a store written before options were kept
+            self._db.execute("ALTER TABLE jobs ADD COLUMN options TEXT")
 
     def close(self) -> None:
         """Close the database."""
@@ -62,11 +67,11 @@ class JobStore:
 
     # ------------------------------------------------------------ writes
 
-    def create(self, job_id: str, pairs: list[tuple[str, str]], created_at: float) -> None:
-        """A new queued job with its pending items."""
+    def create(self, job_id: str, pairs: list[tuple[str, str]], created_at: float, options: dict[str, Any] | None = None) -> None:
+        """A new queued job with its pending items (and the options its try-ons use, for a resubmission)."""
         with self._lock, self._db:
-            self._db.execute("INSERT INTO jobs (job_id, status, created_at, total) VALUES (?, 'queued', ?, ?)",
-                             (job_id, created_at, len(pairs)))
+            self._db.execute("INSERT INTO jobs (job_id, status, created_at, total, options) VALUES (?, 'queued', ?, ?, ?)",
+                             (job_id, created_at, len(pairs), json.dumps(options) if options is not None else None))
             self._db.executemany("INSERT INTO items (job_id, idx, person_url, garment_url) VALUES (?, ?, ?, ?)",
                                  [(job_id, i, p, g) for i, (p, g) in enumerate(pairs)])
 
@@ -100,6 +105,12 @@ class JobStore:
                 ("ok" if error is None else "error", processing_time, json.dumps(metadata) if metadata else None,
                  json.dumps(error) if error else None, result_file, mask_file, size, job_id, idx))
 
+    def interrupt_item(self, job_id: str, idx: int) -> None:
+        """The item never ran: the server stopped first."""
+        with self._lock:
+            self._db.execute("UPDATE items SET status = 'interrupted' WHERE job_id = ? AND idx = ? AND status = 'pending'",
+                             (job_id, idx))
+
     def finish(self, job_id: str, finished_at: float, expires_at: float) -> None:
         """The job is done."""
         with self._lock:
@@ -112,6 +123,8 @@ class JobStore:
             ids = [r[0] for r in self._db.execute("SELECT job_id FROM jobs WHERE status IN ('queued', 'running')")]
             self._db.execute("UPDATE jobs SET status = 'interrupted', finished_at = ?, expires_at = ? "
                              "WHERE status IN ('queued', 'running')", (now, now + ttl_s))
+            self._db.executemany("UPDATE items SET status = 'interrupted' WHERE job_id = ? AND status = 'pending'",
+                                 [(i,) for i in ids])
         return ids
 
     def purge(self, now: float, max_kept: int) -> None:
@@ -148,7 +161,7 @@ class JobStore:
     def get(self, job_id: str) -> dict[str, Any] | None:
         """The job with its items (file names, not pictures), or None."""
         with self._lock:
-            row = self._db.execute("SELECT job_id, status, created_at, finished_at, expires_at, total FROM jobs "
+            row = self._db.execute("SELECT job_id, status, created_at, finished_at, expires_at, total, options FROM jobs "
                                    "WHERE job_id = ?", (job_id,)).fetchone()
             if row is None:
                 return None
@@ -157,10 +170,12 @@ class JobStore:
         out = [{"index": i, "person_url": p, "garment_url": g, "status": s, "processing_time": t,
                 "metadata": json.loads(m) if m else None, "error": json.loads(e) if e else None,
                 "result_file": rf, "mask_file": mf} for i, p, g, s, t, m, e, rf, mf in items]
-        ok = sum(1 for it in out if it["status"] == "ok")
-        failed = sum(1 for it in out if it["status"] == "error")
+        count = lambda status: sum(1 for it in out if it["status"] == status)  # noqa: E731
+        ok, failed = count("ok"), count("error")
         return {"job_id": row[0], "status": row[1], "created_at": row[2], "finished_at": row[3], "expires_at": row[4],
-                "total": row[5], "completed": ok + failed, "succeeded": ok, "failed": failed, "items": out}
+                "total": row[5], "completed": ok + failed, "succeeded": ok, "failed": failed,
+                "interrupted": count("interrupted"), "pending": count("pending"),
+                "options": json.loads(row[6]) if row[6] else None, "items": out}
 
     def file(self, job_id: str, name: str) -> Path | None:
         """Path of one result file of a job, or None (names come from :meth:`get`, never from a client)."""

@@ -79,7 +79,8 @@ class BatchAccepted(BaseModel):
 
 class BatchItemStatus(BaseModel):
     index: int
-    status: Literal["pending", "ok", "error"]
+    status: Literal["pending", "ok", "error", "interrupted"] = Field(
+        description="interrupted: the server stopped before the item ran (POST .../resume submits such items again)")
     person_url: str
     garment_url: str
     result_url: str | None = Field(None, description="GET it for the try-on picture (JPEG or PNG)")
@@ -97,6 +98,8 @@ class BatchStatus(BaseModel):
     completed: int = Field(description="items finished, successfully or not")
     succeeded: int
     failed: int
+    interrupted: int = Field(0, description="items that never ran because the server stopped")
+    pending: int = Field(0, description="items still to run; completed + interrupted + pending = total")
     created_at: float
     finished_at: float | None = None
     expires_at: float | None = Field(None, description="when a finished job is forgotten (Unix time)")
