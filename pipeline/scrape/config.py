@@ -78,7 +78,7 @@ class Selectors:
     # Links worth following: product pages and category listings.
     product_links: str = "a[href]"
     pagination: str = "a[rel~=next], link[rel~=next]"
-    # Used in ``css`` mode only (``jsonld`` mode reads schema.org Product data).
+    # Used in ``css`` mode only (``auto`` and ``jsonld`` read structured data).
     product: str = ""
     images: str = "img"
     name: str = "h1"
@@ -101,7 +101,9 @@ class SourceConfig:
     kind: Literal["http", "demo"] = "http"
     start_urls: tuple[str, ...] = ()
     allowed_domains: tuple[str, ...] = ()
-    mode: Literal["jsonld", "css"] = "jsonld"
+    # auto: every kind of structured data (pipeline.scrape.structured); jsonld: Product JSON-LD only;
+    # css: the selectors below.
+    mode: Literal["auto", "jsonld", "css"] = "auto"
     selectors: Selectors = field(default_factory=Selectors)
     max_pages: int = 100
     max_items: int = 1000
@@ -135,8 +137,8 @@ class SourceConfig:
         """Check that the source can be crawled as configured."""
         if self.kind not in ("http", "demo"):
             raise ConfigError(f"{where}.kind must be 'http' or 'demo', got {self.kind!r}")
-        if self.mode not in ("jsonld", "css"):
-            raise ConfigError(f"{where}.mode must be 'jsonld' or 'css', got {self.mode!r}")
+        if self.mode not in ("auto", "jsonld", "css"):
+            raise ConfigError(f"{where}.mode must be 'auto', 'jsonld' or 'css', got {self.mode!r}")
         if not self.start_urls:
             raise ConfigError(f"{where}.start_urls must list at least one URL")
         if self.kind == "http":

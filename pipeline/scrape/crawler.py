@@ -170,6 +170,10 @@ def _crawl_source(run: _Run, source: SourceConfig) -> SourceStats:
             queued.add(page.final_url)  # a redirected page is not fetched again under its final URL
             if content.jsonld_errors:
                 log.warning("bad json-ld", page=public_page, blocks=content.jsonld_errors)
+            for reason, count in content.problems.items():
+                # What the page offered but could not be used (auto mode): each one a counted skip.
+                for _ in range(count):
+                    run.metrics.skip(f"page_{reason}", public_page)
             for product in content.products:
                 stats.products += 1
                 for index, image_url in enumerate(product.image_urls[: source.max_images_per_product]):

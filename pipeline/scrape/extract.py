@@ -1,4 +1,8 @@
-"""Products and links found in one HTML page: schema.org JSON-LD or CSS selectors.
+"""Products and links found in one HTML page: structured data (``auto``), schema.org JSON-LD only, or CSS selectors.
+
+``auto`` reads every kind of structured data a shop may publish (:mod:`pipeline.scrape.structured`:
+JSON-LD in its real shapes, microdata, OpenGraph), merges per-size and per-syntax copies of one
+product, and counts what it could not use in :attr:`PageContent.problems`.
 
 JSON-LD in the wild comes as a single object, a list, an ``@graph``, nested in
 an ``ItemPage``/``ItemList``, with ``image`` as a string, a list or an
@@ -12,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,16 +50,23 @@ class PageContent:
     products: list[Product] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     jsonld_errors: int = 0
+    # What the page offered but could not be used, by reason (auto mode): counted as skips by the crawler.
+    problems: Counter[str] = field(default_factory=Counter)
 
 
 def extract_page(html: str | bytes, page_url: str, mode: str, selectors: Selectors) -> PageContent:
-    """Parse ``html`` served at ``page_url`` in ``mode`` (``jsonld`` or ``css``)."""
+    """Parse ``html`` served at ``page_url`` in ``mode`` (``auto``, ``jsonld`` or ``css``)."""
     soup = BeautifulSoup(html, "lxml")
     base_tag = soup.find("base", href=True)
     base = urljoin(page_url, str(base_tag["href"])) if isinstance(base_tag, Tag) else page_url
     content = PageContent()
     links = _select_urls(soup, selectors.product_links, base, "href") + _select_urls(soup, selectors.pagination, base, "href")
-    if mode == "jsonld":
+    if mode == "auto":
+        products, teaser_links, problems = _auto_products(html, soup, page_url, base)
+        content.products, content.problems = products, problems
+        content.jsonld_errors = problems.get("unparseable_jsonld", 0)
+        links += teaser_links
+    elif mode == "jsonld":
         products, teaser_links, errors = _jsonld_products(soup, page_url, base)
         content.products = products
         content.jsonld_errors = errors
@@ -65,6 +77,61 @@ def extract_page(html: str | bytes, page_url: str, mode: str, selectors: Selecto
         raise ValueError(f"unknown extraction mode {mode!r}")
     content.links = _unique([u for u in links if u != _clean(page_url)])
     return content
+
+
+# --- auto: every kind of structured data ---------------------------------------------------------
+
+def _page_key(url: str) -> str:
+    """A page compared without scheme, query, fragment or trailing slash (tracking parameters differ)."""
+    parts = urlsplit(url)
+    return f"{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+_TITLE_PARTS = re.compile(r"\s+[-|–—]\s+|\s*:\s+")
+
+
+def _shown_name(soup: BeautifulSoup, name: str, source: str) -> str:
+    """The name as the page shows it: structured names often carry the colour or the shop
+    ("Pima Cotton Trunks - Black - Underwear - ARKET"), so the longest heading that begins the
+    structured name wins; an OpenGraph title with no such heading keeps its first part."""
+    squash = lambda t: re.sub(r"\s+", " ", t).strip()  # noqa: E731
+    wanted = squash(name).casefold()
+    best = ""
+    for el in soup.find_all(["h1", "h2", "h3"], limit=200):
+        text = squash(el.get_text(" "))
+        if len(text) > len(best) and len(text) >= 3 and wanted.startswith(text.casefold()):
+            best = text
+    if best:
+        return best
+    if source == "opengraph":
+        return _TITLE_PARTS.split(squash(name))[0]
+    return squash(name)
+
+
+def _auto_products(html: str | bytes, soup: BeautifulSoup, page_url: str, base: str) -> tuple[list[Product], list[str], Counter[str]]:
+    from pipeline.scrape.structured import read_structured
+
+    data = read_structured(html, base)
+    problems = Counter(data.problems)
+    here = _page_key(page_url)
+    # One product on the page is the page's own, whatever its url says (canonical links, tracking
+    # parameters, another locale); among several, those naming another page are a listing's teasers.
+    own = data.products if len(data.products) == 1 else [p for p in data.products if not p.url or _page_key(urljoin(base, p.url)) == here]
+    teasers = [] if len(data.products) == 1 else [_clean(urljoin(base, p.url)) for p in data.products if p not in own and p.url]
+    products = []
+    for found in own:
+        images = _unique([_clean(u) for u in found.images if _usable_url(u)])
+        if not images:
+            problems["product_without_pictures"] += 1
+            continue
+        products.append(Product(
+            product_id=_clean_id(found.product_id or _id_from_url(page_url)),
+            name=_shown_name(soup, found.name, found.source),
+            category=found.category or data.breadcrumb,
+            page_url=_clean(page_url),
+            image_urls=tuple(images),
+        ))
+    return products, teasers, problems
 
 
 # --- JSON-LD -----------------------------------------------------------------------------------
