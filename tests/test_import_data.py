@@ -206,3 +206,22 @@ def test_reannotate_uses_the_projects_parse_and_pose(tmp_path: Path) -> None:
     body = read_openpose(tmp_path / "v" / "test" / "openpose_json" / f"{stem}_keypoints.json")
     assert body[[1, 2, 5], 2].min() > 0.3  # neck and shoulders found
     assert body[15:19, 2].max() > 0  # eyes and ears, from the project's estimator
+
+
+def test_labels_made_by_the_project_itself_are_named_so(viton: Path, tmp_path: Path) -> None:
+    """A source the dataset stage wrote (provenance.json) is the project's own annotation: networks trained to
+    reproduce it (train_parse, train_pose_refine) measure imitation, and their metrics say so."""
+    import shutil
+
+    from pipeline.dataset.annotation_record import read_annotation, reference_labels, write_provenance
+
+    import_dataset(ImportConfig(source=str(viton), workers=1), tmp_path / "published", progress=False)
+    labels, own = reference_labels(tmp_path / "published")
+    assert not own and "source's own" in labels
+    ours = tmp_path / "ours"
+    shutil.copytree(viton, ours)
+    write_provenance(ours)
+    import_dataset(ImportConfig(source=str(ours), workers=1), tmp_path / "imported", progress=False)
+    labels, own = reference_labels(tmp_path / "imported")
+    assert own and "own parse and pose stages" in labels
+    assert read_annotation(tmp_path / "imported") is not None  # still a valid record for the engine

@@ -17,6 +17,10 @@ from typing import Any
 from pipeline.io.atomic import write_json
 
 ANNOTATION_FILE = "annotation.json"
+# Written by the dataset stage: its parse and pose are this project's own annotators' output, so a
+# network trained to reproduce them (train_parse, train_pose_refine) measures imitation, not accuracy.
+PROVENANCE_FILE = "provenance.json"
+OWN_LABELS = "this project's own parse and pose stages (its annotators' output, not hand labels)"
 SECTIONS = ("parse", "pose", "agnostic", "cloth_mask")
 
 
@@ -66,3 +70,17 @@ def resolve_model_paths(record: dict[str, Any], base: Path) -> dict[str, Any]:
         if value and not Path(value).is_absolute() and (base / value).exists():
             out[section][key] = str((base / value).resolve())
     return out
+
+
+def write_provenance(root: Path) -> None:
+    """Mark ``root`` as a data set whose labels are the project's own annotation."""
+    write_json(root / PROVENANCE_FILE, {"labels": OWN_LABELS})
+
+
+def reference_labels(root: str | Path) -> tuple[str, bool]:
+    """What a data set's parse and pose labels are (from its ``annotation.json``), and whether they are the
+    project's own annotation rather than a published data set's labels."""
+    record = read_annotation(root) or {}
+    labels = str(record.get("labels") or "unknown (the data set records no annotation.json)")
+    own = bool(record.get("own_labels"))
+    return labels, own

@@ -22,6 +22,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from pipeline.dataset.annotation_record import write_provenance
 from pipeline.dataset.layout import (
     AGNOSTIC,
     AGNOSTIC_MASK,
@@ -163,6 +164,7 @@ def assemble_dataset(
                 (tmp / split / folder).mkdir(parents=True, exist_ok=True)
             (tmp / pairs_file(tmp, split).name).write_text(format_pairs(kept), encoding="utf-8")
         _carry_pairs_csv(roots.augment / "pairs.csv", tmp / "pairs.csv", kept_names)
+        write_provenance(tmp)
         if validate and any(report.pairs_out.values()):
             checked = validate_dataset(tmp, workers=workers, progress=progress)
             if not checked.ok:

@@ -37,7 +37,7 @@ from pipeline.annotate.job_io import png_bytes, write_file
 from pipeline.annotate.parallel import ItemResult, run_items
 from pipeline.annotate.parse.labels import to_cihp
 from pipeline.config_mapping import check_keys
-from pipeline.dataset.annotation_record import annotation_record, write_annotation
+from pipeline.dataset.annotation_record import OWN_LABELS, PROVENANCE_FILE, annotation_record, write_annotation
 from pipeline.dataset.layout import (
     AGNOSTIC,
     AGNOSTIC_MASK,
@@ -352,9 +352,13 @@ def import_dataset(
         # Workers finish out of order; the pairs file keeps the source's order.
         write_file(out_root / f"{split}_pairs.txt", "".join(f"{line}\n" for _, line in sorted(entries)).encode())
     counts = {s: len(v) for s, v in ranked.items()}
+    own = config.reannotate or (Path(config.source) / PROVENANCE_FILE).is_file()
     labels = ("parse and pose computed by the project with these settings" if config.reannotate else
+              f"the source's parse and pose, made by {OWN_LABELS}" if own else
               "the source's own parse and pose where it has them, computed with these settings where it lacks them")
-    write_annotation(out_root, annotation_record(parse_params or {}, pose_params or {}, agnostic, mask_config, labels))
+    record = annotation_record(parse_params or {}, pose_params or {}, agnostic, mask_config, labels)
+    record["own_labels"] = own
+    write_annotation(out_root, record)
     metrics.extra["pairs"] = counts
     log.info("import finished", source=config.source, pairs=counts, skipped=dict(metrics.skipped))
     return ImportReport(counts, metrics)

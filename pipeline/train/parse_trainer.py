@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pipeline.annotate.parse.metrics import IoUAccumulator
+from pipeline.dataset.annotation_record import reference_labels
 from pipeline.io.atomic import atomic_dir, write_json
 from pipeline.log import get_logger
 from pipeline.models.parse_net import ParseNet
@@ -203,6 +204,10 @@ def train_parser(cfg: ParseTrainConfig, paths: StagePaths) -> dict[str, Any]:
             "val_split": val_split,
             "skipped": {"train": dict(train_set.skipped), "val": dict(val_set.skipped)},
             "onnx_max_abs_diff": meta["onnx_max_abs_diff"],
+            # What the validation figure measures agreement with (the demo: the project's own parses,
+            # so its mIoU says how well the network imitates them, not how right they are).
+            "reference_labels": reference_labels(cfg.dataset)[0],
+            "reference_is_own_annotation": reference_labels(cfg.dataset)[1],
         }
         write_json(paths.metrics_json, metrics)
         run.log_artifact(paths.model / ONNX_NAME, "parser")

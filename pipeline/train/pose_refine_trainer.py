@@ -25,6 +25,7 @@ from tqdm import tqdm
 from pipeline.annotate.parallel import ItemResult, run_items
 from pipeline.annotate.pose import PoseConfig
 from pipeline.annotate.pose_refiner import META_FILE, MODEL_FILE
+from pipeline.dataset.annotation_record import reference_labels
 from pipeline.dataset.layout import IMAGE, POSE_JSON, file_path
 from pipeline.io.atomic import atomic_dir, write_json
 from pipeline.io.images import list_pictures
@@ -294,6 +295,10 @@ def train_pose_refiner(cfg: PoseRefineTrainConfig, pose: PoseConfig, paths: Stag
             "skipped": {"train": train.skipped, "val": val.skipped},
             "onnx_max_abs_diff": meta["onnx_max_abs_diff"],
             "seconds": round(time.perf_counter() - started, 3),
+            # What PCK is measured against (the demo: the project's own poses, which the crops were
+            # cut around, so PCK 1.0 there says nothing about accuracy).
+            "reference_labels": reference_labels(cfg.dataset)[0],
+            "reference_is_own_annotation": reference_labels(cfg.dataset)[1],
         }
         write_json(paths.metrics_json, metrics)
         run.log_artifact(paths.model / MODEL_FILE, "pose_refiner")
