@@ -93,6 +93,9 @@ def test_gmm_stage_run_holds_params_metrics_artifacts_and_model(tracked: SimpleN
     assert [m.step for m in ious] == [1, 2] and all(0.0 <= m.value <= 1.0 for m in ious)
     artifacts = {a.path for folder in ("samples", "checkpoints") for a in client.list_artifacts(run.info.run_id, folder)}
     assert {"samples/epoch_001.png", "samples/epoch_002.png", "checkpoints/last.pt", "checkpoints/best.pt"} <= artifacts
+    # The same grids under one image key by step, which MLflow's compare view lines up across runs.
+    images = [a.path for a in client.list_artifacts(run.info.run_id, "images")]
+    assert sorted(p.split("+")[2] for p in images if p.startswith("images/samples+step+") and p.endswith(".png")) == ["1", "2"]
 
     (version,) = client.search_model_versions("name='tiny-gmm'")
     assert version.run_id == run.info.run_id

@@ -133,6 +133,15 @@ class StageRun:
         if self.enabled:
             mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
+    def log_image(self, path: Path, key: str, step: int) -> None:
+        """Log a picture under one ``key`` at ``step``: MLflow's compare view lines runs' pictures up by key and
+        step, where per-epoch artifact file names differ from run to run."""
+        if self.enabled:
+            from PIL import Image
+
+            with Image.open(path) as img:
+                mlflow.log_image(img.convert("RGB"), key=key, step=step)
+
     def set_tags(self, tags: dict[str, str]) -> None:
         if self.enabled:
             mlflow.set_tags(tags)

@@ -107,6 +107,8 @@ class EpochSink(Protocol):
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None: ...
 
+    def log_image(self, path: Path, key: str, step: int) -> None: ...
+
 
 @dataclass
 class TrainResult:
@@ -484,6 +486,7 @@ class Trainer:
             path = self._samples(ctx, sample_batch, done)
             if path is not None and self.sink is not None:
                 self.sink.log_artifact(path, "samples")
+                self.sink.log_image(path, "samples", done)
 
     def _result(self, ctx: StepContext, history: list[dict[str, float]], best: tuple[float, int], resumed_from: int,
                 epoch_seconds: list[float]) -> TrainResult:
