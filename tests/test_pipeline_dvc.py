@@ -62,3 +62,18 @@ def test_param_change_reruns_only_downstream(project: DvcProject) -> None:
     assert stages_ran(project.dvc("repro", "augment")) == {"augment"}
     project.set_params({"classify.test_fraction": 0.5})
     assert stages_ran(project.dvc("repro", "augment")) == {"classify", "augment"}
+
+
+def test_freeze_and_the_refresh_recipe(project: DvcProject) -> None:
+    """README's recipe: freeze keeps the snapshot with a one-line dvc.yaml change; the refresh crawls again."""
+    project.git("add", "-A")
+    project.git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "before freeze", "--allow-empty")
+    project.dvc("freeze", "scrape")
+    diff = [ln for ln in project.git("diff", "-U0", "dvc.yaml").splitlines() if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+    assert diff == ["+    frozen: true"], diff
+    assert stages_ran(project.dvc("repro", "scrape")) == set()  # frozen: not crawled again
+    project.dvc("unfreeze", "scrape")
+    assert project.git("diff", "dvc.yaml") == ""
+    out = project.dvc("repro", "-f", "scrape")  # the documented refresh: a deliberate re-crawl
+    assert stages_ran(out) == {"scrape"}
+    project.dvc("freeze", "scrape")
