@@ -54,6 +54,7 @@ class ReleaseFacts:
     evaluation: dict[str, Any]  # the evaluate stage's summary of the shipped (fp16) models
     evaluation_fp32: dict[str, Any] | None = None  # the same with the training's fp32 weights
     notes: list[str] = field(default_factory=list)
+    packaged_at: str = ""  # the commit whose code packaged the folder, when not the training one
 
 
 def _half_model(src: Path, dst: Path) -> None:
@@ -73,8 +74,9 @@ def serving_annotation(recorded: dict[str, Any] | None, with_parser: bool, with_
         out["parse"].update(backend="learned", learned_model=PARSER)
     if with_refiner:
         out["pose"].update(refiner_model=POSE_REFINER, hem_pull_down=0.0)  # the refiner learned from unpulled hips
-    out["labels"] = (f"{recorded.get('labels', 'the data set’s own labels')}; served with the shipped parser and pose refiner, "
-                     "trained to reproduce those labels")
+    if with_parser or with_refiner:
+        parts = " and ".join(n for n, on in (("parser", with_parser), ("pose refiner", with_refiner)) if on)
+        out["labels"] = f"{recorded.get('labels', 'the data set’s own labels')}; served with the shipped {parts}, trained to reproduce those labels"
     return out
 
 
@@ -141,7 +143,8 @@ def write_card(target: Path, facts: ReleaseFacts) -> Path:
 
 The try-on model set that ships with Vesaki-VTON. `vton tryon`, `vton serve` (API and web page) and
 `vton annotate` use it when they are given no model and the pipeline has none of its own
-(explicit model, then the pipeline's registered or trained model, then this one). The demo's
+(the model named, then the workspace's trained model, then the registered version marked
+`champion`, then this one). The demo's
 `train_gmm` and `train_tom` start from it (`init_from`).
 
 **Licence: research use only.** {LICENCE_TEXT.strip()} (`{LICENCE}`)
@@ -162,7 +165,7 @@ into fp32; the two rows below measure what that costs.
 
       {facts.command}
 
-- Code commit: `{facts.commit}`
+- Code commit: `{facts.commit}`{f" (packaged at `{facts.packaged_at}`)" if facts.packaged_at and facts.packaged_at != facts.commit else ""}
 - Machine: {facts.machine}
 - Time per stage: {seconds}
 - Annotation when serving: {tom_meta.get('annotation', {}).get('labels') if tom_meta.get('annotation') else 'the defaults'}
