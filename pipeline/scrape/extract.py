@@ -26,10 +26,12 @@ import soupsieve
 from bs4 import BeautifulSoup, Tag
 
 from pipeline.scrape.config import Selectors
+# One walk over JSON-LD for both modes (structured data's reading of @type and nesting).
+from pipeline.scrape.structured import node_types as _types
+from pipeline.scrape.structured import product_nodes as _product_nodes
+from pipeline.scrape.structured import walk_nodes as _walk
 
-PRODUCT_TYPES = {"product", "productgroup", "individualproduct", "productmodel"}
 _ATTR_RE = re.compile(r"^(?P<css>.*\S)\s*@(?P<attr>[A-Za-z_:][-A-Za-z0-9_:.]*)$")
-_MAX_DEPTH = 12
 
 
 @dataclass(frozen=True)
@@ -168,33 +170,6 @@ def _jsonld_products(soup: BeautifulSoup, page_url: str, base: str) -> tuple[lis
             image_urls=tuple(images),
         ))
     return products, teasers, errors
-
-
-def _types(node: dict[str, Any]) -> set[str]:
-    raw = node.get("@type", [])
-    raw = raw if isinstance(raw, list) else [raw]
-    return {re.split(r"[/:#]", str(t))[-1].lower() for t in raw}
-
-
-def _walk(node: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
-    if depth > _MAX_DEPTH:
-        return
-    if isinstance(node, list):
-        for item in node:
-            yield from _walk(item, depth + 1)
-    elif isinstance(node, dict):
-        yield node
-        if _types(node) & PRODUCT_TYPES:
-            return  # a product's own sub-objects (variants, offers) are not separate products
-        for value in node.values():
-            if isinstance(value, (dict, list)):
-                yield from _walk(value, depth + 1)
-
-
-def _product_nodes(nodes: list[Any]) -> Iterator[dict[str, Any]]:
-    for node in _walk(nodes):
-        if _types(node) & PRODUCT_TYPES:
-            yield node
 
 
 def _image_urls(value: Any, depth: int = 0) -> Iterator[str]:

@@ -27,7 +27,7 @@ from pipeline.log import get_logger
 
 log = get_logger(__name__)
 
-PRODUCT_TYPES = {"product", "productgroup", "individualproduct", "productmodel", "someproducts"}
+PRODUCT_TYPES = {"product", "productgroup", "individualproduct", "productmodel"}
 _WRAPPERS = re.compile(r"^\s*(?:<!\[CDATA\[|<!--|//\s*<!\[CDATA\[)|(?:\]\]>|-->|//\s*\]\]>)\s*$")
 _MAX_DEPTH = 12
 
@@ -79,7 +79,7 @@ def read_structured(html: str | bytes, page_url: str) -> StructuredData:
     index = _id_index(nodes)
     out.breadcrumb = _breadcrumb(nodes) or _breadcrumb(other.get("microdata", []))
     for source, roots in (("json-ld", nodes), ("microdata", other.get("microdata", []))):
-        for node in _product_nodes(roots):
+        for node in product_nodes(roots):
             found = _product(node, index, page_url, source)
             if found is not None:
                 out.products.append(found)
@@ -111,30 +111,30 @@ def _decode_jsonld(raw: str | None) -> Any | None:
         return None
 
 
-def _types(node: dict[str, Any]) -> set[str]:
+def node_types(node: dict[str, Any]) -> set[str]:
     raw = node.get("@type", [])
     raw = raw if isinstance(raw, list) else [raw]
     return {re.split(r"[/:#]", str(t))[-1].lower() for t in raw}
 
 
-def _walk(node: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
+def walk_nodes(node: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
     if depth > _MAX_DEPTH:
         return
     if isinstance(node, list):
         for item in node:
-            yield from _walk(item, depth + 1)
+            yield from walk_nodes(item, depth + 1)
     elif isinstance(node, dict):
         yield node
-        if _types(node) & PRODUCT_TYPES:
+        if node_types(node) & PRODUCT_TYPES:
             return  # a product's own parts (variants, offers) are read with it, not as products
         for value in node.values():
             if isinstance(value, (dict, list)):
-                yield from _walk(value, depth + 1)
+                yield from walk_nodes(value, depth + 1)
 
 
-def _product_nodes(roots: list[Any]) -> Iterator[dict[str, Any]]:
-    for node in _walk(roots):
-        if _types(node) & PRODUCT_TYPES:
+def product_nodes(roots: list[Any]) -> Iterator[dict[str, Any]]:
+    for node in walk_nodes(roots):
+        if node_types(node) & PRODUCT_TYPES:
             yield node
 
 
@@ -246,8 +246,8 @@ def _usable(url: str) -> bool:
 
 
 def _breadcrumb(roots: list[Any]) -> str:
-    for node in _walk(roots):
-        if "breadcrumblist" in _types(node):
+    for node in walk_nodes(roots):
+        if "breadcrumblist" in node_types(node):
             items = node.get("itemListElement") or []
             items = items if isinstance(items, list) else [items]
             named = []
